@@ -1,0 +1,25 @@
+"""wgan_jax: the Wasserstein GAN (weight clipping, Arjovsky et al. 2017) as a functional JAX program.
+
+Pure pieces, each usable on its own:
+
+    config = wgan_jax.Config()                      # the seed recipe; or from_preset("quick")
+    state = wgan_jax.init_state(config, jax.random.PRNGKey(0))
+    state, metrics = wgan_jax.train_step(state, images_uint8, config)
+    samples = wgan_jax.generate(state, z, config)
+"""
+
+from wgan_jax.config import PRESETS, Config, from_preset
+from wgan_jax.errors import UserError
+from wgan_jax.losses import critic_loss, generator_loss, wasserstein_loss
+from wgan_jax.models import Critic, Generator
+from wgan_jax.optim import clip_params, rmsprop
+from wgan_jax.state import TrainState, init_state
+from wgan_jax.steps import (critic_step, critic_steps, generate, generator_step, real_batch,
+                            train_chunk, train_step)
+
+__all__ = [
+    "PRESETS", "Config", "Critic", "Generator", "TrainState", "UserError", "clip_params",
+    "critic_loss", "critic_step", "critic_steps", "from_preset", "generate", "generator_loss",
+    "generator_step", "init_state", "real_batch", "rmsprop", "train_chunk", "train_step",
+    "wasserstein_loss",
+]

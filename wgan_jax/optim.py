@@ -1,0 +1,23 @@
+"""RMSprop as the config asks for it, and the WGAN weight clip."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from wgan_jax.config import Config
+
+
+def rmsprop(config: Config) -> optax.GradientTransformation:
+    """RMSprop with the config's decay, eps and eps placement (see Config.rmsprop_eps_in_sqrt).
+
+    Keras: v = rho * v + (1 - rho) * g^2; w -= lr * g / (sqrt(v) + eps), v starting at 0.
+    """
+    return optax.rmsprop(config.lr, decay=config.rmsprop_decay, eps=config.rmsprop_eps,
+                         eps_in_sqrt=config.rmsprop_eps_in_sqrt)
+
+
+def clip_params(params, clip_value: float):
+    """Every leaf clipped to [-clip_value, clip_value]: the WGAN Lipschitz constraint."""
+    return jax.tree_util.tree_map(lambda p: jnp.clip(p, -clip_value, clip_value), params)

@@ -1,0 +1,56 @@
+"""The training state: one pytree holding everything a step reads or writes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+
+from wgan_jax import models, optim
+from wgan_jax.config import Config
+
+# Independent random streams, all folded out of the state's one root key. A critic update uses
+# fold_in(stream(key, CRITIC), critic_updates), a generator update fold_in(stream(key, GENERATOR),
+# step): each update's key depends only on its own counter, so the n_critic keys of an iteration
+# can be made up front, and no key is ever used twice.
+INIT, CRITIC, GENERATOR, SAMPLES = range(4)
+
+
+def stream(key: jax.Array, name: int) -> jax.Array:
+    """The root key of one named random stream."""
+    return jax.random.fold_in(key, name)
+
+
+@flax.struct.dataclass
+class TrainState:
+    gen_params: Any  # generator trainable parameters
+    gen_stats: Any  # generator BatchNorm running statistics
+    critic_params: Any  # critic trainable parameters (the clipped ones)
+    critic_stats: Any  # critic BatchNorm running statistics
+    gen_opt: Any  # generator RMSprop state
+    critic_opt: Any  # critic RMSprop state
+    key: jax.Array  # root PRNG key of the run (raw uint32[2]); never consumed directly
+    step: jax.Array  # generator updates done (int32 scalar)
+    critic_updates: jax.Array  # critic updates done (int32 scalar)
+
+
+def init_state(config: Config, key: jax.Array) -> TrainState:
+    """Fresh networks (Glorot init), zeroed optimizer states, counters at 0.
+
+    The critic starts unclipped, as in the paper and the seed: the clip follows each update.
+    """
+    generator, critic = models.build(config)
+    gen_key, critic_key = jax.random.split(stream(key, INIT))
+    z = jnp.zeros((1, config.latent_dim), jnp.float32)
+    images = jnp.zeros((1, *config.image_shape), jnp.float32)
+    gen_vars = generator.init(gen_key, z, train=False)
+    critic_vars = critic.init(critic_key, images, train=False)
+    critic_params = critic_vars["params"]
+    tx = optim.rmsprop(config)
+    return TrainState(
+        gen_params=gen_vars["params"], gen_stats=gen_vars["batch_stats"],
+        critic_params=critic_params, critic_stats=critic_vars["batch_stats"],
+        gen_opt=tx.init(gen_vars["params"]), critic_opt=tx.init(critic_params),
+        key=key, step=jnp.zeros((), jnp.int32), critic_updates=jnp.zeros((), jnp.int32))
