@@ -108,8 +108,7 @@ def load_tfds(name: str, split: str = "train", data_dir: str | None = None) -> D
     first = source[0]
     if "image" not in first:
         raise UserError(f"tfds dataset {name!r} has no 'image' feature (features: {sorted(first)})")
-    examples = source.__getitems__(range(len(source))) if hasattr(source, "__getitems__") else \
-        [source[i] for i in range(len(source))]
+    examples = [source[i] for i in range(len(source))]
     images = np.stack([np.asarray(ex["image"]) for ex in examples])
     if images.ndim == 3:
         images = images[..., None]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import flax.struct
@@ -36,6 +37,7 @@ class TrainState:
     critic_updates: jax.Array  # critic updates done (int32 scalar)
 
 
+@functools.partial(jax.jit, static_argnames="config")
 def init_state(config: Config, key: jax.Array) -> TrainState:
     """Fresh networks (Glorot init), zeroed optimizer states, counters at 0.
 

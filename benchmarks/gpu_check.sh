@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# One GPU session's checks in one go (about 4 minutes on an H100/H200): the benchmark table,
+# the seed recipe end to end, and the test suite (on the host CPUs, as CI runs it).
+#   bash benchmarks/gpu_check.sh            # results under $OUT (or ./gpu-check-out)
+# Needs jax (CUDA), flax, optax, matplotlib, rich, torch; keras from .whl/ if present.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+out=${OUT:-gpu-check-out}
+mkdir -p "$out"
+export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
+if ls .whl/*.whl >/dev/null 2>&1; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl \
+    && export PYTHONPATH=$PYTHONPATH:/tmp/site
+fi
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee "$out/gpu.txt"
+python3 -c "import jax, flax, optax; print('jax', jax.__version__, jax.devices(), 'flax', flax.__version__, 'optax', optax.__version__)" | tee -a "$out/gpu.txt"
+
+# 1. Speed: all implementations, one run, same card.
+KERAS_BACKEND=jax timeout 240 python3 benchmarks/run.py --out "$out/bench.json" 2>&1 | tee "$out/bench.log"
+
+# 2. The seed recipe end to end: process start to final sample grid.
+start=$(date +%s%N)
+timeout 120 python3 train.py --workdir "$out/seed-run" 2>&1 | tail -3 | tee "$out/seed.log"
+echo "seed recipe end to end: $(( ($(date +%s%N) - start) / 1000000 )) ms" | tee -a "$out/seed.log"
+
+# 3. The test suite on the host CPUs (tests never use the GPU), beside any extra GPU command
+#    given as arguments (e.g. python3 benchmarks/quick_sweep.py "$OUT/sweep").
+if python3 -c "import xdist" 2>/dev/null; then par="-n 8"; else par=""; fi
+timeout 200 python3 -m pytest -q $par -p no:cacheprovider tests > "$out/tests.log" 2>&1 &
+tests=$!
+if [ $# -gt 0 ]; then "$@" 2>&1 | tail -20; fi
+wait $tests
+tail -15 "$out/tests.log"

@@ -1,0 +1,119 @@
+"""Side-by-side speed of wgan_jax, a PyTorch eager loop and the seed's Keras loop, in one run.
+
+    python benchmarks/run.py                       # every implementation that imports here
+    python benchmarks/run.py --impl jax,torch --batch 64 --iterations 200
+
+Prints ms per generator iteration (n_critic = 5 critic steps + 1 generator step, seed
+architecture), iterations per second, compile/warm-up time and each implementation's time over
+wgan_jax's best at the same batch size, as a table and as JSON; `--out` also writes the JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+
+def jax_benchmark(images, batch_size: int, iterations: int, length: int) -> dict:
+    import jax
+
+    from wgan_jax import Config, init_state, steps
+
+    config = dataclasses.replace(Config(), batch_size=batch_size, iters_per_dispatch=length)
+    data = jax.device_put(images)
+    state = init_state(config, jax.random.PRNGKey(0))
+    start = time.perf_counter()
+    compiled = steps.train_chunk.lower(state, data, config, length).compile()
+    compile_s = time.perf_counter() - start
+    state, metrics = compiled(state, data)  # warm-up: first-run allocations
+    jax.block_until_ready(metrics)
+    calls = max(1, iterations // length)
+    start = time.perf_counter()
+    for _ in range(calls):
+        state, metrics = compiled(state, data)
+    jax.block_until_ready((state, metrics))
+    seconds = time.perf_counter() - start
+    device = jax.devices()[0]
+    return {"impl": f"wgan_jax ({length} it/dispatch)", "batch": batch_size,
+            "ms_per_iter": 1000 * seconds / (calls * length), "compile_s": compile_s,
+            "device": getattr(device, "device_kind", str(device)), "version": jax.__version__}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--impl", default="jax,torch,keras", help="comma-separated: jax,torch,keras")
+    parser.add_argument("--batch", default="32,64", help="comma-separated batch sizes")
+    parser.add_argument("--iterations", type=int, default=0,
+                        help="timed generator iterations per entry (0: 500 on GPU, 5 on CPU)")
+    parser.add_argument("--dispatch", default="",
+                        help="wgan_jax iterations per dispatch to time (default: 1,50 on GPU; 1 on CPU)")
+    parser.add_argument("--out", help="also write the JSON here")
+    args = parser.parse_args()
+
+    import jax
+
+    from wgan_jax import data
+
+    gpu = jax.default_backend() != "cpu"
+    iterations = args.iterations or (500 if gpu else 5)
+    dispatch = [int(x) for x in (args.dispatch or ("1,50" if gpu else "1")).split(",")]
+    images = data.load_bundled_mnist().images
+    results = []
+    for batch in (int(b) for b in args.batch.split(",")):
+        for impl in args.impl.split(","):
+            try:
+                if impl == "jax":
+                    for length in dispatch:
+                        results.append(jax_benchmark(images, batch, iterations, length))
+                elif impl == "torch":
+                    import torch_wgan
+                    results.append(torch_wgan.benchmark(images, batch, max(10, iterations // 5)))
+                elif impl == "keras":
+                    import keras_wgan
+                    results.append(keras_wgan.benchmark(images, batch, max(5, iterations // 20)))
+                else:
+                    raise ValueError(f"unknown implementation {impl!r}")
+            except Exception as err:  # one missing framework must not lose the other numbers
+                results.append({"impl": impl, "batch": batch, "error": f"{type(err).__name__}: {err}"})
+            print(json.dumps(results[-1]), flush=True)
+
+    for r in results:
+        best = min((q["ms_per_iter"] for q in results if q["batch"] == r["batch"]
+                    and q["impl"].startswith("wgan_jax") and "ms_per_iter" in q), default=None)
+        if "ms_per_iter" in r:
+            r["iters_per_s"] = 1000 / r["ms_per_iter"]
+            r["x_wgan_jax"] = r["ms_per_iter"] / best if best else None
+    header = f"{'implementation':32} {'batch':>5} {'ms/iter':>9} {'iter/s':>8} {'compile s':>9} {'x wgan_jax':>10}"
+    print(header)
+    for r in results:
+        if "error" in r:
+            print(f"{r['impl']:32} {r['batch']:>5} {r['error'][:60]}")
+        else:
+            ratio = f"{r['x_wgan_jax']:.1f}" if r["x_wgan_jax"] else "-"
+            print(f"{r['impl']:32} {r['batch']:>5} {r['ms_per_iter']:>9.2f} {r['iters_per_s']:>8.1f} "
+                  f"{r['compile_s']:>9.1f} {ratio:>10}")
+    report = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+              "machine": {"jax_device": str(jax.devices()[0]),
+                          "device_kind": getattr(jax.devices()[0], "device_kind", "cpu"),
+                          "cpu_count": os.cpu_count(), "platform": platform.platform(),
+                          "python": platform.python_version(), "jax": jax.__version__},
+              "timed_iterations": iterations, "results": results}
+    print(json.dumps(report))
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

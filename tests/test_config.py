@@ -1,0 +1,50 @@
+import dataclasses
+
+import pytest
+
+from wgan_jax import PRESETS, Config, UserError, from_preset
+from wgan_jax import config as config_lib
+
+
+def test_default_config_is_the_seed_recipe():
+    c = from_preset("seed")
+    assert (c.batch_size, c.iterations, c.n_critic, c.clip, c.lr) == (32, 4000, 5, 0.01, 5e-5)
+    assert (c.rmsprop_decay, c.rmsprop_eps, c.rmsprop_eps_in_sqrt) == (0.9, 1e-7, False)
+    assert c.gen_channels == (128, 64) and c.critic_channels == (16, 32, 64, 128)
+    assert (c.bn_momentum, c.bn_eps, c.dropout, c.latent_dim) == (0.8, 1e-3, 0.25, 100)
+    assert c == Config()
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_presets_validate_and_round_trip_through_json_dicts(name):
+    c = from_preset(name)
+    assert config_lib.from_dict(config_lib.to_dict(c)) == c
+    hash(c)  # static argument of the jitted steps
+
+
+def test_overrides_apply_and_none_is_ignored():
+    c = from_preset("quick", lr=3e-4, clip=None)
+    assert c.lr == 3e-4 and c.clip == from_preset("quick").clip
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("lr", 0.0, "lr must be a positive"), ("lr", -1e-4, "lr must be a positive"),
+    ("lr", float("nan"), "lr must be a positive"), ("clip", 0.0, "clip must be a positive"),
+    ("batch_size", 0, "batch_size must be a positive integer"),
+    ("iterations", -5, "iterations must be a positive integer"),
+    ("n_critic", 0, "n_critic must be at least 1"),
+    ("log_every", 0, "log_every must be a positive integer"),
+    ("rmsprop_decay", 1.0, "rmsprop_decay must be in"),
+    ("image_shape", (30, 30, 1), "divisible by 4"),
+])
+def test_bad_values_raise_a_one_line_user_error(field, value, message):
+    with pytest.raises(UserError, match=message) as info:
+        dataclasses.replace(Config(), **{field: value}).validate()
+    assert "\n" not in str(info.value)
+
+
+def test_unknown_preset_and_field():
+    with pytest.raises(UserError, match="unknown preset 'fast'"):
+        from_preset("fast")
+    with pytest.raises(UserError, match="unknown config field"):
+        config_lib.from_dict({"learning_rate": 1.0})

@@ -1,0 +1,162 @@
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from wgan_jax import (critic_step, critic_steps, generate, generator_step, init_state, losses,
+                      models, real_batch, steps, train_chunk, train_step)
+from wgan_jax.state import CRITIC, stream
+
+from conftest import assert_trees_close, leaves
+
+# Scan and Python loop compile to different XLA programs (different fusion and op order), so f32
+# results differ by a few ulps per step; RMSprop divides by sqrt(v) ~ |g|, which keeps an ulp-level
+# gradient difference an ulp-level step difference. Observed: < 1.2e-7 on every compared leaf
+# after 3 iterations; the bound below leaves 10x room and is still 1e-4 of the clip value.
+def test_real_batch_scales_uint8_to_the_seeds_range():
+    data = jnp.asarray(np.array([0, 255], np.uint8).reshape(2, 1, 1, 1))
+    batch = np.asarray(real_batch(data, jax.random.PRNGKey(0), 64))
+    assert set(np.unique(batch)) == {-1.0, 1.0}  # drawn with replacement from both images
+
+
+def test_critic_step_clips_every_critic_parameter_and_the_clip_binds(state, images, config):
+    new, _ = critic_step(state, images, config)
+    values = np.concatenate([x.ravel() for x in leaves(new.critic_params)])
+    assert np.all(np.abs(values) <= config.clip)
+    # Glorot-initialised weights are far outside [-0.01, 0.01]: most must sit on the bound.
+    assert np.mean(np.abs(values) == np.float32(config.clip)) > 0.5
+    # BatchNorm running statistics are not clipped (running variance starts at 1).
+    assert max(float(x.max()) for x in leaves(new.critic_stats)) > config.clip
+
+
+def test_critic_step_is_one_hand_computed_rmsprop_update_then_clip(state, images, config):
+    """Re-derives the step from its parts: the keys, the two forward passes, the gradient, and
+    Keras' RMSprop written out in NumPy (first step: v = (1 - rho) g^2)."""
+    generator, critic = models.build(config)
+    k_real, k_noise, k_drop_real, k_drop_fake = jax.random.split(
+        jax.random.fold_in(stream(state.key, CRITIC), 0), 4)
+    real = real_batch(images, k_real, config.batch_size)
+    z = jax.random.normal(k_noise, (config.batch_size, config.latent_dim))
+    fake, _ = generator.apply({"params": state.gen_params, "batch_stats": state.gen_stats}, z,
+                              train=True, mutable=["batch_stats"])
+
+    def loss(params):
+        d_real, upd = critic.apply({"params": params, "batch_stats": state.critic_stats}, real,
+                                   train=True, rngs={"dropout": k_drop_real}, mutable=["batch_stats"])
+        d_fake, _ = critic.apply({"params": params, **upd}, fake, train=True,
+                                 rngs={"dropout": k_drop_fake}, mutable=["batch_stats"])
+        return jnp.mean(d_fake) - jnp.mean(d_real)
+
+    grads = jax.grad(loss)(state.critic_params)
+    lr, rho, eps, c = config.lr, config.rmsprop_decay, config.rmsprop_eps, config.clip
+
+    def rmsprop_then_clip(w, g):
+        w, g = np.float64(w), np.float64(g)
+        return np.clip(w - lr * g / (np.sqrt((1 - rho) * g * g) + eps), -c, c)
+
+    expected = jax.tree_util.tree_map(rmsprop_then_clip, state.critic_params, grads)
+    new, metrics = critic_step(state, images, config)
+    # One f32 step of size <= lr * 3.2 on weights <= 0.01: a few ulps (~1e-9); 1e-7 is 1e-5 of c.
+    assert_trees_close(new.critic_params, expected, atol=1e-7, rtol=0)
+    assert all(np.all(np.abs(x) <= c) for x in leaves(new.critic_params))
+    np.testing.assert_allclose(metrics["critic_loss"], loss(state.critic_params), rtol=1e-5)
+    np.testing.assert_allclose(metrics["wasserstein_estimate"], -metrics["critic_loss"])
+
+
+def test_critic_scan_equals_the_same_steps_unrolled_in_python(state, images, config):
+    scanned, scan_metrics = critic_steps(state, images, config)
+    looped, loop_metrics = state, []
+    for _ in range(config.n_critic):
+        looped, m = critic_step(looped, images, config)
+        loop_metrics.append(m)
+    assert_trees_close(scanned, looped)
+    for name in scan_metrics:
+        np.testing.assert_allclose(scan_metrics[name], [m[name] for m in loop_metrics],
+                                   rtol=1e-4, atol=1e-7)
+    assert int(scanned.critic_updates) == config.n_critic and int(scanned.step) == 0
+
+
+def test_chunk_scan_equals_train_steps_unrolled_in_python(state, images, config):
+    length = 3
+    chunked, chunk_metrics = train_chunk(jax.tree_util.tree_map(jnp.copy, state), images, config,
+                                         length)
+    looped, loop_metrics = state, []
+    for _ in range(length):
+        looped, m = train_step(looped, images, config)
+        loop_metrics.append(m)
+    assert_trees_close(chunked, looped)
+    for name in chunk_metrics:
+        assert chunk_metrics[name].shape == (length,)
+        np.testing.assert_allclose(chunk_metrics[name], [m[name] for m in loop_metrics],
+                                   rtol=1e-4, atol=1e-7)
+    assert int(chunked.step) == length and int(chunked.critic_updates) == length * config.n_critic
+
+
+def test_train_step_is_critic_steps_then_generator_step(state, images, config):
+    new, metrics = train_step(state, images, config)
+    mid, critic_metrics = critic_steps(state, images, config)
+    expected, gen_metrics = generator_step(mid, config)
+    assert_trees_close(new, expected)
+    np.testing.assert_allclose(metrics["critic_loss"], critic_metrics["critic_loss"][-1], rtol=1e-5)
+    np.testing.assert_allclose(metrics["generator_loss"], gen_metrics["generator_loss"], rtol=1e-5)
+
+
+def test_generator_step_leaves_the_critic_untouched(state, config):
+    new, _ = generator_step(state, config)
+    for name in ("critic_params", "critic_stats", "critic_opt", "critic_updates"):
+        for a, b in zip(leaves(getattr(new, name)), leaves(getattr(state, name))):
+            np.testing.assert_array_equal(a, b)
+    assert any(not np.array_equal(a, b) for a, b in zip(leaves(new.gen_params),
+                                                        leaves(state.gen_params)))
+    assert int(new.step) == 1
+
+
+def test_critic_step_leaves_the_generator_untouched(state, images, config):
+    new, _ = critic_step(state, images, config)
+    for name in ("gen_params", "gen_stats", "gen_opt", "step", "key"):
+        for a, b in zip(leaves(getattr(new, name)), leaves(getattr(state, name))):
+            np.testing.assert_array_equal(a, b)
+    assert int(new.critic_updates) == 1
+
+
+def test_consecutive_critic_steps_draw_fresh_batches(state, images, config):
+    one, m1 = critic_step(state, images, config)
+    # Reset the critic but keep the advanced counter: same params, new keys -> a different loss.
+    again = one.replace(critic_params=state.critic_params, critic_stats=state.critic_stats,
+                        critic_opt=state.critic_opt)
+    _, m2 = critic_step(again, images, config)
+    assert float(m1["critic_loss"]) != float(m2["critic_loss"])
+
+
+def test_train_step_compiles_once(images, config):
+    fresh = dataclasses.replace(config, seed=12345)  # a config no other test has compiled
+    first = init_state(fresh, jax.random.PRNGKey(0))
+    second = init_state(fresh, jax.random.PRNGKey(1))
+    before = train_step._cache_size()
+    state, _ = train_step(first, images, fresh)
+    state, _ = train_step(state, images, fresh)
+    train_step(second, images, fresh)
+    assert train_step._cache_size() == before + 1
+    train_step(second, images[:256], fresh)  # another dataset size is another program
+    assert train_step._cache_size() == before + 2
+
+
+def test_data_is_an_argument_not_a_baked_constant(mnist_train, config):
+    everything = jnp.asarray(mnist_train.images)  # 47 MB
+    lowered = steps.train_step.lower(init_state(config, jax.random.PRNGKey(0)), everything, config)
+    assert len(lowered.as_text()) < 2_000_000
+
+
+def test_generate_is_deterministic_and_in_range(state, config):
+    z = jax.random.normal(jax.random.PRNGKey(7), (5, config.latent_dim))
+    a, b = generate(state, z, config), generate(state, z, config)
+    np.testing.assert_array_equal(a, b)
+    assert a.shape == (5, 28, 28, 1) and float(jnp.max(jnp.abs(a))) <= 1.0
+
+
+@pytest.mark.parametrize("name", ["critic_loss", "generator_loss", "wasserstein_estimate"])
+def test_train_step_metrics_are_finite_scalars(state, images, config, name):
+    _, metrics = train_step(state, images, config)
+    assert metrics[name].shape == () and np.isfinite(float(metrics[name]))
