@@ -10,9 +10,10 @@ import sys
 from wgan_jax import config as config_lib
 from wgan_jax.errors import UserError
 
-# Measured on a 2-core x86-64 CPU (README, "Speed"): effective FLOP/s per core of the CPU path,
-# used only to tell a CPU user roughly how long a run will take before it starts.
-CPU_FLOPS_PER_CORE = 28e9
+# Seconds per generator iteration on 2 x86-64 cores = BASE + PER_GFLOP * GFLOP per iteration, fitted
+# to two measurements (README, "Speed": quick preset 0.205 s, seed 0.744 s). Only used to tell a
+# CPU user roughly how long a run will take before it starts.
+CPU_SECONDS_BASE, CPU_SECONDS_PER_GFLOP, CPU_REFERENCE_CORES = 0.142, 0.00723, 2
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -53,7 +54,8 @@ def cpu_notice(config: config_lib.Config) -> str | None:
     if jax.default_backend() != "cpu":
         return None
     cores = os.cpu_count() or 1
-    seconds = config.iterations * models.flops_per_iteration(config) / (CPU_FLOPS_PER_CORE * cores)
+    per_iteration = CPU_SECONDS_BASE + CPU_SECONDS_PER_GFLOP * models.flops_per_iteration(config) / 1e9
+    seconds = config.iterations * per_iteration * CPU_REFERENCE_CORES / min(cores, 16)
     hint = "" if config.preset == "quick" else "; `--preset quick` draws digits in under 10 minutes"
     return (f"No GPU/TPU found: training on {cores} CPU core(s) will take roughly "
             f"{max(1, round(seconds / 60))} minutes{hint}.")

@@ -108,6 +108,7 @@ def test_tfds_data_source_path_on_mock_data():
 
 
 def test_unknown_tfds_dataset_is_a_one_line_error():
+    pytest.importorskip("tensorflow_datasets")
     with pytest.raises(UserError, match="no_such_dataset.*not found") as info:
         data.load("no_such_dataset")
     assert "\n" not in str(info.value)
