@@ -6,8 +6,13 @@ import argparse
 import datetime
 import os
 import sys
+from pathlib import Path
+
+import jax
+from rich.console import Console
 
 from wgan_jax import config as config_lib
+from wgan_jax import loop, models
 from wgan_jax.errors import UserError
 
 # Seconds per generator iteration on 2 x86-64 cores = BASE + PER_GFLOP * GFLOP per iteration, fitted
@@ -16,13 +21,21 @@ from wgan_jax.errors import UserError
 CPU_SECONDS_BASE, CPU_SECONDS_PER_GFLOP, CPU_REFERENCE_CORES = 0.142, 0.00723, 2
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad flag is one `error:` line and exit status 2 (no usage dump)."""
+
+    def error(self, message: str):
+        print(f"error: {message} (see --help)", file=sys.stderr)
+        sys.exit(2)
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         description="Train a Wasserstein GAN (weight clipping) on MNIST or another image dataset.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--preset", default="seed", choices=sorted(config_lib.PRESETS),
-                        help="seed: the Keras-GAN wgan.py recipe (4000 iterations, batch 32); "
-                             "quick: digits in under 10 minutes on a 2-core CPU")
+    parser.add_argument("--preset", choices=sorted(config_lib.PRESETS),
+                        help="seed (the default): the Keras-GAN wgan.py recipe (4000 iterations, "
+                             "batch 32); quick: digits in under 10 minutes on a 2-core CPU")
     flag = parser.add_argument
     flag("--iterations", type=int, help="generator iterations (preset's if unset)")
     flag("--batch-size", type=int, help="images per batch (preset's if unset)")
@@ -35,22 +48,29 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     flag("--data-dir", help="folder with the four standard IDX files; overrides --dataset")
     flag("--sample-every", type=int, help="save a 5x5 sample grid every N iterations")
     flag("--log-every", type=int, help="write metrics every N iterations")
+    flag("--checkpoint-every", type=int, help="save a checkpoint every N iterations")
+    flag("--resume", action="store_true",
+         help="continue the run in --workdir from its latest checkpoint (its config is reused; "
+              "only --iterations and the output intervals may change)")
     return parser.parse_args(argv)
 
 
-def build_config(args: argparse.Namespace) -> config_lib.Config:
-    return config_lib.from_preset(
-        args.preset, iterations=args.iterations, batch_size=args.batch_size,
-        n_critic=args.n_critic, clip=args.clip, lr=args.lr, seed=args.seed, dataset=args.dataset,
-        data_dir=args.data_dir, sample_every=args.sample_every, log_every=args.log_every)
+def build_config(args: argparse.Namespace, workdir: str) -> config_lib.Config:
+    overrides = dict(
+        iterations=args.iterations, batch_size=args.batch_size, n_critic=args.n_critic,
+        clip=args.clip, lr=args.lr, seed=args.seed, dataset=args.dataset, data_dir=args.data_dir,
+        sample_every=args.sample_every, log_every=args.log_every,
+        checkpoint_every=args.checkpoint_every)
+    if args.resume:
+        if args.preset is not None:
+            overrides["preset"] = args.preset
+        loop.check_workdir(Path(workdir), resume=True)
+        return loop.resumed_config(Path(workdir), **overrides)
+    return config_lib.from_preset(args.preset or "seed", **overrides)
 
 
 def cpu_notice(config: config_lib.Config) -> str | None:
     """On a CPU-only machine, a rough time estimate and a pointer to the quick preset."""
-    import jax
-
-    from wgan_jax import models
-
     if jax.default_backend() != "cpu":
         return None
     cores = os.cpu_count() or 1
@@ -63,24 +83,25 @@ def cpu_notice(config: config_lib.Config) -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.resume and not args.workdir:
+        print("error: --resume needs --workdir (the run to continue)", file=sys.stderr)
+        return 2
+    workdir = args.workdir or os.path.join("runs", datetime.datetime.now().strftime("%Y%m%d-%H%M%S"))
     try:
-        config = build_config(args)
-        workdir = args.workdir or os.path.join(
-            "runs", datetime.datetime.now().strftime("%Y%m%d-%H%M%S"))
-        from rich.console import Console
-
-        from wgan_jax import loop
-
+        config = build_config(args, workdir)
         console = Console(stderr=True)
         notice = cpu_notice(config)
         if notice:
             console.print(notice)
-        loop.run(config, workdir, console)
+        loop.run(config, workdir, console, resume=args.resume)
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+    except loop.Interrupted as stop:
+        print(str(stop), file=sys.stderr)
+        return 128 + stop.signum
+    except KeyboardInterrupt:  # before training started: nothing to save
+        print("interrupted before training started; nothing was saved", file=sys.stderr)
         return 130
     return 0
 

@@ -24,12 +24,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
-def jax_benchmark(images, batch_size: int, iterations: int, length: int) -> dict:
+def jax_benchmark(images, batch_size: int, iterations: int, length: int, unroll: int = 0) -> dict:
     import jax
 
     from wgan_jax import Config, init_state, steps
 
-    config = dataclasses.replace(Config(), batch_size=batch_size, iters_per_dispatch=length)
+    config = dataclasses.replace(Config(), batch_size=batch_size, iters_per_dispatch=length,
+                                 critic_unroll=unroll)
     data = jax.device_put(images)
     state = init_state(config, jax.random.PRNGKey(0))
     start = time.perf_counter()
@@ -44,7 +45,8 @@ def jax_benchmark(images, batch_size: int, iterations: int, length: int) -> dict
     jax.block_until_ready((state, metrics))
     seconds = time.perf_counter() - start
     device = jax.devices()[0]
-    return {"impl": f"wgan_jax ({length} it/dispatch)", "batch": batch_size,
+    name = f"wgan_jax ({length} it/dispatch{f', unroll {unroll}' if unroll else ''})"
+    return {"impl": name, "batch": batch_size,
             "ms_per_iter": 1000 * seconds / (calls * length), "compile_s": compile_s,
             "device": getattr(device, "device_kind", str(device)), "version": jax.__version__}
 
@@ -57,6 +59,8 @@ def main() -> int:
                         help="timed generator iterations per entry (0: 500 on GPU, 5 on CPU)")
     parser.add_argument("--dispatch", default="",
                         help="wgan_jax iterations per dispatch to time (default: 1,50 on GPU; 1 on CPU)")
+    parser.add_argument("--critic-unroll", default="0",
+                        help="wgan_jax critic-scan unroll factors to time (0: the backend's default)")
     parser.add_argument("--out", help="also write the JSON here")
     args = parser.parse_args()
 
@@ -74,7 +78,8 @@ def main() -> int:
             try:
                 if impl == "jax":
                     for length in dispatch:
-                        results.append(jax_benchmark(images, batch, iterations, length))
+                        for unroll in (int(u) for u in args.critic_unroll.split(",")):
+                            results.append(jax_benchmark(images, batch, iterations, length, unroll))
                 elif impl == "torch":
                     import torch_wgan
                     results.append(torch_wgan.benchmark(images, batch, max(10, iterations // 5)))

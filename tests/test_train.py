@@ -2,8 +2,10 @@
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import matplotlib.image
@@ -53,18 +55,111 @@ def test_short_quick_run_writes_every_output(tmp_path):
     (["--batch-size", "70000"], "larger than the dataset"),
     (["--data-dir", "/nonexistent/mnist"], "data folder not found"),
     (["--dataset", "no_such_dataset"], "no_such_dataset"),  # not found, or tfds not installed
+    (["--preset", "fast"], "invalid choice: 'fast'"),
+    (["--clip", "0"], "clip must be a positive"),
+    (["--lr", "abc"], "invalid float value: 'abc'"),
+    (["--resume"], "no checkpoints in"),
+    (["--log-every", "-3"], "log_every must be a positive integer"),
 ])
 def test_bad_input_is_one_line_and_exit_code_2(tmp_path, args, message):
     result = train(*args, "--workdir", str(tmp_path / "w"))
+    assert not (tmp_path / "w" / "config.json").exists()
     assert result.returncode == 2
     lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(lines) == 1 and message in lines[0], result.stderr
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize("where, message", [
+    ("a file", "exists and is not a folder"), ("under a file", "cannot write to workdir"),
+])
+def test_unusable_workdir_is_refused_before_any_work(tmp_path, where, message):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    workdir = blocker if where == "a file" else blocker / "run"
+    result = train("--preset", "quick", "--workdir", str(workdir))
+    assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
+
+
 def test_help_lists_every_flag():
     result = train("--help")
     assert result.returncode == 0
     for flag in ("--preset", "--iterations", "--batch-size", "--n-critic", "--clip", "--lr",
-                 "--seed", "--workdir", "--dataset", "--data-dir", "--sample-every", "--log-every"):
+                 "--seed", "--workdir", "--dataset", "--data-dir", "--sample-every", "--log-every",
+                 "--checkpoint-every", "--resume"):
         assert flag in result.stdout
+
+
+def wait_for_metrics(workdir, lines, process, timeout=600):
+    deadline = time.time() + timeout
+    path = workdir / "metrics.jsonl"
+    while time.time() < deadline and process.poll() is None:
+        if path.exists() and len(path.read_text().splitlines()) >= lines:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"no {lines} metric lines before the process ended or {timeout} s passed")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_saves_a_checkpoint_and_the_run_resumes(tmp_path, sig):
+    workdir = tmp_path / "run"
+    args = ["--preset", "quick", "--iterations", "500", "--batch-size", "8", "--log-every", "1",
+            "--checkpoint-every", "400", "--workdir", str(workdir)]
+    process = subprocess.Popen([sys.executable, str(ROOT / "train.py"), *args], cwd=ROOT,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for_metrics(workdir, 2, process)
+    process.send_signal(sig)
+    _, stderr = process.communicate(timeout=300)
+    assert process.returncode == 128 + sig, stderr
+    assert f"stopped by {sig.name}" in stderr and "--resume" in stderr
+    assert "Traceback" not in stderr
+    stopped_at = int(stderr.split(" at iteration ")[1].split(";")[0])
+    assert (workdir / "checkpoints" / str(stopped_at)).is_dir()
+    assert (workdir / "samples" / f"iter_{stopped_at:06d}.png").is_file()
+    if sig == signal.SIGTERM:
+        result = train("--workdir", str(workdir), "--resume", "--iterations", str(stopped_at + 2))
+        assert result.returncode == 0, result.stderr
+        last = json.loads((workdir / "metrics.jsonl").read_text().splitlines()[-1])
+        assert last["iteration"] == stopped_at + 2
+        assert (workdir / "checkpoints" / str(stopped_at + 2)).is_dir()
+
+
+def test_non_finite_loss_is_one_line_and_keeps_the_checkpoint(tmp_path):
+    workdir = tmp_path / "run"
+    result = train("--preset", "quick", "--iterations", "6", "--batch-size", "8", "--lr", "1e30",
+                   "--log-every", "1", "--checkpoint-every", "1", "--workdir", str(workdir))
+    assert result.returncode == 2
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "non-finite" in errors[0] and "iteration 2" in errors[0]
+    assert "Traceback" not in result.stderr
+    assert (workdir / "checkpoints" / "1").is_dir() and not (workdir / "checkpoints" / "2").exists()
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    """A finished two-iteration run to resume or collide with (each mistake fails before writing)."""
+    workdir = tmp_path_factory.mktemp("finished") / "done"
+    result = train("--preset", "quick", "--iterations", "2", "--batch-size", "8",
+                   "--workdir", str(workdir))
+    assert result.returncode == 0, result.stderr
+    return workdir
+
+
+@pytest.mark.parametrize("case, message", [
+    ("existing run without --resume", "already holds a run; pass --resume"),
+    ("resume with another lr", "trained with a different config (lr: 0.0002 -> 0.001)"),
+    ("resume with another batch", "batch_size: 8 -> 16"),
+    ("resume at the end", "the checkpoint is at iteration 2; pass --iterations above 2"),
+])
+def test_resume_mistakes_are_one_line_errors(finished_run, case, message):
+    workdir = finished_run
+    before = (workdir / "metrics.jsonl").read_text()
+    extra = {"existing run without --resume": ["--preset", "quick"],
+             "resume with another lr": ["--resume", "--lr", "1e-3"],
+             "resume with another batch": ["--resume", "--batch-size", "16"],
+             "resume at the end": ["--resume"]}[case]
+    result = train(*extra, "--workdir", str(workdir))
+    assert result.returncode == 2
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and message in errors[0], result.stderr
+    assert (workdir / "metrics.jsonl").read_text() == before

@@ -2,7 +2,9 @@
 
 Data flows one way: files -> device array -> `steps.train_chunk` -> metrics -> writers. Metrics
 and samples of a chunk are read back only after the next chunk has been dispatched, so the device
-never waits for the host.
+never waits for the host. Checkpoints are the other host synchronisation, every
+`checkpoint_every` iterations. SIGINT and SIGTERM finish the chunk in flight, save a checkpoint and
+a sample grid, and raise `Interrupted`.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import signal
+import threading
 import time
 from pathlib import Path
 
@@ -21,6 +25,7 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, 
 
 from wgan_jax import config as config_lib
 from wgan_jax import data, steps, viz
+from wgan_jax.checkpoint import Checkpoints, config_differences, dataset_identity
 from wgan_jax.config import Config
 from wgan_jax.errors import UserError
 from wgan_jax.state import SAMPLES, init_state, stream
@@ -30,21 +35,24 @@ SAMPLE_COUNT = 25  # a 5x5 grid, like the seed's sample_images
 
 
 class TrainingDiverged(UserError):
-    """A logged quantity became NaN or infinite."""
+    """A logged quantity or a parameter became NaN or infinite."""
 
 
-def dispatch_length(config: Config) -> int:
-    """Generator iterations per dispatch: the config's, else 1 on CPU and 50 elsewhere."""
-    if config.iters_per_dispatch:
-        return config.iters_per_dispatch
-    return 1 if jax.default_backend() == "cpu" else 50
+class Interrupted(Exception):
+    """SIGINT or SIGTERM stopped the run after saving a checkpoint."""
+
+    def __init__(self, signum: int, iteration: int, workdir: Path):
+        self.signum, self.iteration, self.workdir = signum, iteration, workdir
+        super().__init__(f"stopped by {signal.Signals(signum).name} at iteration {iteration}; "
+                         f"checkpoint saved in {workdir / 'checkpoints'}; resume with: "
+                         f"python train.py --workdir {workdir} --resume")
 
 
-def chunk_lengths(total: int, longest: int, *every: int) -> list[int]:
-    """Chunk lengths covering `total` iterations, none over `longest`, such that every multiple of
-    each `every` (and `total` itself) is a chunk end."""
-    stops = sorted({m for e in every for m in range(e, total, e)} | {total})
-    lengths, done = [], 0
+def chunk_lengths(total: int, longest: int, *every: int, start: int = 0) -> list[int]:
+    """Chunk lengths covering iterations start..total, none over `longest`, such that every
+    multiple of each `every` (and `total` itself) is a chunk end."""
+    stops = sorted({m for e in every for m in range(e, total, e) if m > start} | {total})
+    lengths, done = [], start
     for stop in stops:
         while stop - done > longest:
             lengths.append(longest)
@@ -52,6 +60,42 @@ def chunk_lengths(total: int, longest: int, *every: int) -> list[int]:
         lengths.append(stop - done)
         done = stop
     return lengths
+
+
+def check_workdir(workdir: Path, resume: bool) -> None:
+    """Refuses, before any data loading or compilation, a workdir the run cannot use."""
+    if workdir.exists() and not workdir.is_dir():
+        raise UserError(f"workdir {workdir} exists and is not a folder")
+    holds_run = (workdir / "config.json").exists() or (workdir / "checkpoints").exists()
+    if resume and not (workdir / "checkpoints").is_dir():
+        raise UserError(f"--resume: no checkpoints in {workdir}; run without --resume to start")
+    if not resume and holds_run:
+        raise UserError(f"workdir {workdir} already holds a run; pass --resume to continue it or "
+                        f"choose another --workdir")
+    try:
+        workdir.mkdir(parents=True, exist_ok=True)
+        probe = workdir / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as err:
+        raise UserError(f"cannot write to workdir {workdir}: {err.strerror or err}") from None
+
+
+def resumed_config(workdir: Path, **overrides) -> Config:
+    """The config of the workdir's latest checkpoint with `overrides` (None values ignored)
+    applied; only config.RESUMABLE fields may change."""
+    manager = Checkpoints(workdir)
+    try:
+        saved = config_lib.from_dict(manager.metadata()["config"])
+    finally:
+        manager.close()
+    requested = dataclasses.replace(
+        saved, **{k: v for k, v in overrides.items() if v is not None}).validate()
+    changed = config_differences(saved, requested)
+    if changed:
+        raise UserError(f"--resume: the checkpoint was trained with a different config "
+                        f"({'; '.join(changed)}); only run length and output intervals may change")
+    return requested
 
 
 def prepare(config: Config) -> tuple[Config, data.Dataset]:
@@ -65,20 +109,26 @@ def prepare(config: Config) -> tuple[Config, data.Dataset]:
 
 
 class _Writer:
-    """Everything a run writes into its workdir."""
+    """Everything a run writes into its workdir except checkpoints."""
 
-    def __init__(self, workdir: Path, config: Config, dataset: data.Dataset):
+    def __init__(self, workdir: Path, config: Config, dataset: data.Dataset, start: int):
         self.workdir = workdir
+        metrics_path = workdir / "metrics.jsonl"
+        # On resume keep the records up to the checkpoint; later ones are recomputed exactly.
+        self.records = [r for r in viz.read_metrics(metrics_path) if r["iteration"] <= start] \
+            if start and metrics_path.exists() else []
         try:
             (workdir / "samples").mkdir(parents=True, exist_ok=True)
             record = {**config_lib.to_dict(config), "dataset_source": dataset.name,
                       "dataset_size": int(len(dataset.images)), "backend": jax.default_backend(),
                       "devices": [str(d) for d in jax.devices()]}
             (workdir / "config.json").write_text(json.dumps(record, indent=2) + "\n")
-            self.metrics_file = open(workdir / "metrics.jsonl", "w")
+            self.metrics_file = open(metrics_path, "w")
         except OSError as err:
             raise UserError(f"cannot write to workdir {workdir}: {err.strerror or err}") from None
-        self.records: list[dict] = []
+        for r in self.records:
+            self.metrics_file.write(json.dumps(r) + "\n")
+        self.metrics_file.flush()
 
     def log(self, record: dict) -> None:
         self.records.append(record)
@@ -94,27 +144,83 @@ class _Writer:
             viz.plot_losses(self.records, self.workdir / "losses.png")
 
 
-def run(config: Config, workdir: str | Path, console: Console | None = None) -> dict:
-    """Trains as `config` says and writes config.json, metrics.jsonl, samples/ and losses.png into
-    `workdir`. Returns the last log record."""
+@jax.jit
+def _finite(state) -> dict[str, jax.Array]:
+    """Per part of the state: are all its floating-point values finite?"""
+    parts = ("gen_params", "critic_params", "gen_stats", "critic_stats", "gen_opt", "critic_opt")
+    return {name: jax.numpy.all(jax.numpy.array(
+        [jax.numpy.all(jax.numpy.isfinite(x)) for x in jax.tree_util.tree_leaves(getattr(state, name))
+         if jax.numpy.issubdtype(x.dtype, jax.numpy.floating)])) for name in parts}
+
+
+class _StopRequest:
+    """Turns SIGINT/SIGTERM into a flag the loop reads between chunks (main thread only)."""
+
+    def __init__(self):
+        self.signum: int | None = None
+        self._previous = {}
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._request)
+        return self
+
+    def _request(self, signum, frame) -> None:
+        if self.signum is None:
+            self.signum = signum
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+def run(config: Config, workdir: str | Path, console: Console | None = None,
+        resume: bool = False) -> dict:
+    """Trains as `config` says and writes config.json, metrics.jsonl, samples/, checkpoints/ and
+    losses.png into `workdir`; with `resume`, continues from its latest checkpoint. Returns the
+    last log record."""
     console = console or Console(stderr=True)
     workdir = Path(workdir)
+    check_workdir(workdir, resume)
     config, dataset = prepare(config)
-    writer = _Writer(workdir, config, dataset)
-    start = time.perf_counter()
+    identity = dataset_identity(dataset)
+    checkpoints = Checkpoints(workdir, config.keep_checkpoints)
+    try:
+        return _train(config, workdir, console, resume, dataset, identity, checkpoints)
+    finally:
+        checkpoints.close()
+
+
+def _train(config: Config, workdir: Path, console: Console, resume: bool, dataset: data.Dataset,
+           identity: dict, checkpoints: Checkpoints) -> dict:
     key = jax.random.PRNGKey(config.seed)
-    state = init_state(config, key)
+    if resume:
+        saved = checkpoints.metadata()["dataset"]
+        if saved != identity:
+            raise UserError(f"--resume: the checkpoint was trained on {saved['source']} "
+                            f"{saved['shape']} (sha256 {saved['sha256'][:12]}), not on "
+                            f"{identity['source']} {identity['shape']} (sha256 {identity['sha256'][:12]})")
+        state = checkpoints.restore(config)
+    else:
+        state = init_state(config, key)
+    start = int(state.step)
+    if start >= config.iterations:
+        raise UserError(f"--resume: the checkpoint is at iteration {start}; pass --iterations "
+                        f"above {start} to train further")
+    writer = _Writer(workdir, config, dataset, start)
+    clock = time.perf_counter()
     images = jax.device_put(dataset.images)
     fixed_z = jax.random.normal(stream(key, SAMPLES), (SAMPLE_COUNT, config.latent_dim))
-    lengths = chunk_lengths(config.iterations, dispatch_length(config), config.log_every,
-                            config.sample_every)
+    lengths = chunk_lengths(config.iterations, config.iters_per_dispatch, config.log_every,
+                            config.sample_every, config.checkpoint_every, start=start)
 
     columns = (TextColumn("[bold]WGAN"), BarColumn(), MofNCompleteColumn(), TextColumn("iterations"),
                TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
                TextColumn("W estimate {task.fields[w]}"))
     pending: list[tuple] = []  # this chunk's reads, done once the next chunk is in flight
     unlogged: list[dict] = []  # device metrics since the last log point
-    iteration, last = 0, {}
+    iteration, last = start, {}
 
     def read_back(progress, task) -> None:
         nonlocal last
@@ -127,18 +233,25 @@ def run(config: Config, workdir: str | Path, console: Console | None = None) -> 
             for name in METRIC_NAMES:
                 values = np.concatenate([np.atleast_1d(m[name]) for m in host])
                 if not np.all(np.isfinite(values)):
-                    raise TrainingDiverged(f"{name} became non-finite by iteration {at}; lower "
-                                           f"--lr or check the data")
+                    raise TrainingDiverged(f"{name} became non-finite by iteration {at}"
+                                           f"{_last_good(checkpoints)}; lower --lr or check the data")
                 record[name] = float(values.mean())
-            record["seconds"] = round(time.perf_counter() - start, 3)
+            record["seconds"] = round(time.perf_counter() - clock, 3)
             writer.log(record)
             last = record
             progress.update(task, completed=at, w=f"{record['wasserstein_estimate']:.3g}")
         pending.clear()
 
+    def save_checkpoint() -> None:
+        bad = [name for name, ok in jax.device_get(_finite(state)).items() if not ok]
+        if bad:
+            raise TrainingDiverged(f"non-finite values in {', '.join(bad)} at iteration "
+                                   f"{iteration}{_last_good(checkpoints)}; lower --lr")
+        checkpoints.save(state, config, identity)
+
     try:
-        with Progress(*columns, console=console) as progress:
-            task = progress.add_task("train", total=config.iterations, w="-")
+        with Progress(*columns, console=console) as progress, _StopRequest() as stop:
+            task = progress.add_task("train", total=config.iterations, completed=start, w="-")
             for length in lengths:
                 state, metrics = steps.train_chunk(state, images, config, length)
                 read_back(progress, task)  # the previous chunk's, while this one runs
@@ -147,16 +260,31 @@ def run(config: Config, workdir: str | Path, console: Console | None = None) -> 
                 if iteration % config.log_every == 0 or iteration == config.iterations:
                     pending.append(("log", iteration, list(unlogged)))
                     unlogged.clear()
-                if iteration % config.sample_every == 0:
+                if iteration % config.sample_every == 0 or stop.signum is not None:
                     pending.append(("samples", iteration, steps.generate(state, fixed_z, config)))
+                if iteration % config.checkpoint_every == 0 or iteration == config.iterations \
+                        or stop.signum is not None:
+                    save_checkpoint()
+                if stop.signum is not None:
+                    break
             read_back(progress, task)
+        if stop.signum is not None:
+            raise Interrupted(stop.signum, iteration, workdir)
         writer.samples(np.asarray(steps.generate(state, fixed_z, config)), "final")
     finally:
         writer.close()
-    elapsed = time.perf_counter() - start
+    elapsed = time.perf_counter() - clock
+    done = config.iterations - start
     console.print(
-        f"done: {config.iterations} iterations in {elapsed:.1f} s "
-        f"({1000 * elapsed / config.iterations:.1f} ms/iteration incl. compilation), "
+        f"done: {done} iterations in {elapsed:.1f} s "
+        f"({1000 * elapsed / done:.1f} ms/iteration incl. compilation), "
         f"final Wasserstein estimate {last.get('wasserstein_estimate', math.nan):.4g}, "
         f"outputs in {workdir}")
     return last
+
+
+def _last_good(checkpoints: Checkpoints) -> str:
+    latest = checkpoints.latest()
+    if latest is None:
+        return " (no checkpoint was saved)"
+    return f"; the last good checkpoint (iteration {latest}) is kept in {checkpoints.directory}"

@@ -1,0 +1,113 @@
+"""Checkpoints: exact resume, atomic writes, refusal of a checkpoint that does not fit."""
+
+import dataclasses
+import json
+
+import jax
+import numpy as np
+import pytest
+
+from wgan_jax import UserError, data, init_state, loop
+from wgan_jax.checkpoint import Checkpoints, dataset_identity
+
+from conftest import TINY, leaves
+
+RUN = dataclasses.replace(TINY, iterations=4, log_every=1, sample_every=2, checkpoint_every=2)
+
+
+def records(workdir):
+    lines = (workdir / "metrics.jsonl").read_text().splitlines()
+    return [{k: v for k, v in json.loads(line).items() if k != "seconds"} for line in lines]
+
+
+def final_state(workdir, config):
+    manager = Checkpoints(workdir)
+    try:
+        return manager.restore(config)
+    finally:
+        manager.close()
+
+
+def test_resumed_run_is_bitwise_identical_to_an_uninterrupted_one(tmp_path):
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    loop.run(RUN, straight)
+    loop.run(dataclasses.replace(RUN, iterations=2), resumed)
+    assert not (resumed / "samples" / "iter_000004.png").exists()
+    loop.run(RUN, resumed, resume=True)
+
+    a, b = final_state(straight, RUN), final_state(resumed, RUN)
+    assert int(a.step) == int(b.step) == 4
+    assert int(a.critic_updates) == int(b.critic_updates) == 4 * RUN.n_critic
+    for x, y in zip(leaves(a), leaves(b)):
+        np.testing.assert_array_equal(x, y)  # bitwise, every leaf, key and counters included
+    assert records(straight) == records(resumed)
+    assert [r["iteration"] for r in records(resumed)] == [1, 2, 3, 4]
+
+
+def test_only_the_newest_checkpoints_are_kept_and_hold_config_and_dataset(tmp_path):
+    config = dataclasses.replace(RUN, iterations=4, checkpoint_every=1, keep_checkpoints=2)
+    loop.run(config, tmp_path / "w")
+    manager = Checkpoints(tmp_path / "w")
+    assert manager.manager.all_steps() == [3, 4]
+    meta = manager.metadata()
+    manager.close()
+    assert meta["config"]["lr"] == config.lr and meta["config"]["image_shape"] == [28, 28, 1]
+    identity = dataset_identity(data.load_bundled_mnist())
+    assert meta["dataset"] == identity and identity["shape"] == [60000, 28, 28, 1]
+
+
+def test_a_crash_mid_write_leaves_the_previous_checkpoint_latest(tmp_path):
+    workdir = tmp_path / "w"
+    loop.run(dataclasses.replace(RUN, iterations=2), workdir)
+    # What a process killed while orbax writes step 3 leaves: an unfinished temporary folder.
+    partial = workdir / "checkpoints" / "3.orbax-checkpoint-tmp-1700000000000000"
+    (partial / "state").mkdir(parents=True)
+    (partial / "state" / "garbage").write_bytes(b"\x00" * 100)
+    manager = Checkpoints(workdir)
+    assert manager.latest() == 2
+    manager.close()
+    loop.run(dataclasses.replace(RUN, iterations=3), workdir, resume=True)
+    assert final_state(workdir, RUN).step == 3
+
+
+def test_a_checkpoint_of_other_networks_is_refused(tmp_path):
+    loop.run(dataclasses.replace(RUN, iterations=2), tmp_path / "w")
+    manager = Checkpoints(tmp_path / "w")
+    wider = dataclasses.replace(RUN, gen_channels=(16, 4))
+    with pytest.raises(UserError, match="does not match this config's networks") as info:
+        manager.restore(wider)
+    manager.close()
+    assert "\n" not in str(info.value)
+
+
+def test_resume_refuses_changed_data(tmp_path, monkeypatch):
+    loop.run(dataclasses.replace(RUN, iterations=2), tmp_path / "w")
+    real = data.load
+
+    def altered(*args, **kwargs):
+        dataset = real(*args, **kwargs)
+        images = dataset.images.copy()
+        images[0, 0, 0, 0] ^= 1
+        return data.Dataset(images, dataset.labels, dataset.name)
+
+    monkeypatch.setattr(data, "load", altered)
+    with pytest.raises(UserError, match="the checkpoint was trained on mnist"):
+        loop.run(RUN, tmp_path / "w", resume=True)
+
+
+def test_non_finite_training_stops_and_keeps_the_last_good_checkpoint(tmp_path):
+    absurd = dataclasses.replace(RUN, lr=1e30, iterations=6, checkpoint_every=1)
+    with pytest.raises(loop.TrainingDiverged, match=r"non-finite .* at iteration 2; the last good "
+                                                    r"checkpoint \(iteration 1\)") as info:
+        loop.run(absurd, tmp_path / "w")
+    assert "\n" not in str(info.value)
+    state = final_state(tmp_path / "w", absurd)
+    assert int(state.step) == 1
+    assert all(np.all(np.isfinite(x)) for x in leaves(state.gen_params))
+
+
+def test_init_state_shapes_match_what_a_checkpoint_restores(tmp_path):
+    loop.run(dataclasses.replace(RUN, iterations=1), tmp_path / "w")
+    restored = final_state(tmp_path / "w", RUN)
+    fresh = init_state(RUN, jax.random.PRNGKey(0))
+    assert jax.tree_util.tree_structure(restored) == jax.tree_util.tree_structure(fresh)

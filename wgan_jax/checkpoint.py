@@ -1,0 +1,96 @@
+"""Checkpoints of the whole training state with orbax, for exact resume.
+
+A checkpoint holds the `TrainState` pytree (both networks' params and BatchNorm statistics, both
+RMSprop states, the root PRNG key and both update counters) plus, as JSON, the resolved config and
+the dataset's identity. Every random draw is a function of the root key and the counters, so
+restoring them continues the run exactly. orbax writes each step into a temporary folder and
+renames it when complete: a crash mid-write leaves the previous checkpoint as the latest.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+
+from wgan_jax import config as config_lib
+from wgan_jax.config import Config
+from wgan_jax.data import Dataset
+from wgan_jax.errors import UserError
+from wgan_jax.state import TrainState, init_state
+
+# Fields that may change when a run is resumed: how long it runs and what it writes, not what it
+# computes.
+RESUMABLE_FIELDS = ("iterations", "sample_every", "log_every", "checkpoint_every",
+                    "keep_checkpoints", "iters_per_dispatch")
+
+
+def dataset_identity(dataset: Dataset) -> dict[str, Any]:
+    """Name, size, shape and content hash of the training images."""
+    return {"source": dataset.name, "shape": list(dataset.images.shape),
+            "sha256": hashlib.sha256(np.ascontiguousarray(dataset.images).data).hexdigest()}
+
+
+def config_differences(saved: Config, requested: Config) -> list[str]:
+    """'field: saved -> requested' for each field that may not change on resume."""
+    return [f"{f.name}: {getattr(saved, f.name)!r} -> {getattr(requested, f.name)!r}"
+            for f in dataclasses.fields(Config)
+            if f.name not in RESUMABLE_FIELDS and getattr(saved, f.name) != getattr(requested, f.name)]
+
+
+class Checkpoints:
+    """The checkpoints of one workdir: `workdir/checkpoints/<iteration>/`."""
+
+    def __init__(self, workdir: str | Path, keep: int = 3):
+        # orbax logs every save at INFO through absl; a run's own progress bar says enough.
+        logging.getLogger("absl").setLevel(logging.WARNING)
+        self.directory = Path(workdir).absolute() / "checkpoints"
+        options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True,
+                                               enable_async_checkpointing=False,
+                                               cleanup_tmp_directories=True)
+        self.manager = ocp.CheckpointManager(self.directory, options=options)
+
+    def latest(self) -> int | None:
+        return self.manager.latest_step()
+
+    def save(self, state: TrainState, config: Config, dataset: dict[str, Any]) -> int:
+        """Writes the state at its own iteration count; returns that count."""
+        step = int(state.step)
+        meta = {"config": config_lib.to_dict(config), "dataset": dataset}
+        self.manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
+                                                        meta=ocp.args.JsonSave(meta)),
+                          force=True)
+        return step
+
+    def metadata(self, step: int | None = None) -> dict[str, Any]:
+        """The config and dataset identity stored with a checkpoint (the latest by default)."""
+        step = self._step(step)
+        return self.manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
+
+    def restore(self, config: Config, step: int | None = None) -> TrainState:
+        """The state saved at `step` (the latest by default), shaped as `config` says."""
+        step = self._step(step)
+        abstract = jax.eval_shape(init_state, config, jax.random.PRNGKey(0))
+        try:
+            restored = self.manager.restore(
+                step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract)))
+        except (ValueError, KeyError, TypeError) as err:
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise UserError(f"checkpoint {self.directory / str(step)} does not match this "
+                            f"config's networks: {first[:200]}") from None
+        return restored["state"]
+
+    def _step(self, step: int | None) -> int:
+        step = self.latest() if step is None else step
+        if step is None:
+            raise UserError(f"no checkpoint in {self.directory}")
+        return step
+
+    def close(self) -> None:
+        self.manager.close()
