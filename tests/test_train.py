@@ -116,6 +116,8 @@ def test_a_signal_saves_a_checkpoint_and_the_run_resumes(tmp_path, sig):
     stopped_at = int(stderr.split(" at iteration ")[1].split(";")[0])
     assert (workdir / "checkpoints" / str(stopped_at)).is_dir()
     assert (workdir / "samples" / f"iter_{stopped_at:06d}.png").is_file()
+    logged = [json.loads(line)["iteration"] for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+    assert logged[-1] == stopped_at
     if sig == signal.SIGTERM:
         result = train("--workdir", str(workdir), "--resume", "--iterations", str(stopped_at + 2))
         assert result.returncode == 0, result.stderr

@@ -257,7 +257,8 @@ def _train(config: Config, workdir: Path, console: Console, resume: bool, datase
                 read_back(progress, task)  # the previous chunk's, while this one runs
                 iteration += length
                 unlogged.append(metrics)
-                if iteration % config.log_every == 0 or iteration == config.iterations:
+                if iteration % config.log_every == 0 or iteration == config.iterations \
+                        or stop.signum is not None:  # a stop logs its partial interval too
                     pending.append(("log", iteration, list(unlogged)))
                     unlogged.clear()
                 if iteration % config.sample_every == 0 or stop.signum is not None:
