@@ -132,7 +132,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # Draws recognisable digits in under 10 minutes on a 2-core CPU (measured: README, "Quick
     # preset"): a quarter-width generator (the generator is ~99% of the FLOPs) and twice the seed's
     # batch-32 learning rate, chosen from benchmarks/quick_sweep.py's candidates.
-    "quick": dict(gen_channels=(32, 16), lr=2e-4, iterations=2200, sample_every=200, log_every=25),
+    "quick": dict(gen_channels=(32, 16), lr=2e-4, iterations=2000, sample_every=200, log_every=25),
 }
 
 
