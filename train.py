@@ -13,7 +13,7 @@ from rich.console import Console
 
 from wgan_jax import config as config_lib
 from wgan_jax import loop, models
-from wgan_jax.errors import UserError
+from wgan_jax.errors import ArgumentParser, UserError
 
 # Seconds per generator iteration on 2 x86-64 cores = BASE + PER_GFLOP * GFLOP per iteration, fitted
 # to two measurements (README, "Speed": quick preset 0.205 s, seed 0.744 s). Only used to tell a
@@ -21,27 +21,25 @@ from wgan_jax.errors import UserError
 CPU_SECONDS_BASE, CPU_SECONDS_PER_GFLOP, CPU_REFERENCE_CORES = 0.142, 0.00723, 2
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse, but a bad flag is one `error:` line and exit status 2 (no usage dump)."""
-
-    def error(self, message: str):
-        print(f"error: {message} (see --help)", file=sys.stderr)
-        sys.exit(2)
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = _Parser(
+    parser = ArgumentParser(
         description="Train a Wasserstein GAN (weight clipping) on MNIST or another image dataset.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--preset", choices=sorted(config_lib.PRESETS),
                         help="seed (the default): the Keras-GAN wgan.py recipe (4000 iterations, "
-                             "batch 32); quick: digits in under 10 minutes on a 2-core CPU")
+                             "batch 32); quick: digits in under 10 minutes on a 2-core CPU; "
+                             "paper, official, keras-exact: parity with the WGAN paper's "
+                             "Algorithm 1, the authors' PyTorch code, the seed's Keras program")
     flag = parser.add_argument
+    flag("--loss", choices=config_lib.LOSSES,
+         help="wgan: weight clipping (the seed); dcgan: sigmoid cross-entropy, Adam 2e-4; "
+              "wgan-gp: gradient penalty, Adam 1e-4 betas (0, 0.9), LayerNorm critic "
+              "(preset's if unset)")
     flag("--iterations", type=int, help="generator iterations (preset's if unset)")
     flag("--batch-size", type=int, help="images per batch (preset's if unset)")
     flag("--n-critic", type=int, help="critic updates per generator update (preset's if unset)")
     flag("--clip", type=float, help="clip critic parameters to [-clip, clip] (preset's if unset)")
-    flag("--lr", type=float, help="RMSprop learning rate (preset's if unset)")
+    flag("--lr", type=float, help="learning rate of both networks (preset's or loss's if unset)")
     flag("--seed", type=int, help="root random seed (preset's if unset)")
     flag("--workdir", help="output folder (default: runs/<timestamp>)")
     flag("--dataset", help="mnist (bundled) or a tensorflow-datasets image dataset name")
@@ -49,6 +47,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     flag("--sample-every", type=int, help="save a 5x5 sample grid every N iterations")
     flag("--log-every", type=int, help="write metrics every N iterations")
     flag("--checkpoint-every", type=int, help="save a checkpoint every N iterations")
+    flag("--eval-every", type=int, help="score samples (fd_mnist, KID, ...) every N iterations "
+                                       "and at the end; 0 turns evaluation off")
+    flag("--eval-samples", type=int, help="generated images per evaluation")
     flag("--resume", action="store_true",
          help="continue the run in --workdir from its latest checkpoint (its config is reused; "
               "only --iterations and the output intervals may change)")
@@ -57,10 +58,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def build_config(args: argparse.Namespace, workdir: str) -> config_lib.Config:
     overrides = dict(
-        iterations=args.iterations, batch_size=args.batch_size, n_critic=args.n_critic,
+        loss=args.loss, iterations=args.iterations, batch_size=args.batch_size, n_critic=args.n_critic,
         clip=args.clip, lr=args.lr, seed=args.seed, dataset=args.dataset, data_dir=args.data_dir,
         sample_every=args.sample_every, log_every=args.log_every,
-        checkpoint_every=args.checkpoint_every)
+        checkpoint_every=args.checkpoint_every, eval_every=args.eval_every,
+        eval_samples=args.eval_samples)
     if args.resume:
         if args.preset is not None:
             overrides["preset"] = args.preset

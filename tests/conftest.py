@@ -16,7 +16,8 @@ from wgan_jax import Config, data, init_state  # noqa: E402
 
 # Narrow networks keep compilation short; the layer structure is the seed's.
 TINY = Config(preset="seed", batch_size=8, n_critic=3, latent_dim=16, gen_channels=(8, 4),
-              critic_channels=(4, 4, 8, 8), iterations=4, log_every=2, sample_every=2)
+              critic_channels=(4, 4, 8, 8), iterations=4, log_every=2, sample_every=2,
+              eval_every=0)
 
 
 @pytest.fixture(scope="session")

@@ -30,10 +30,11 @@ def final_state(workdir, config):
 
 def test_resumed_run_is_bitwise_identical_to_an_uninterrupted_one(tmp_path):
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
-    loop.run(RUN, straight)
-    loop.run(dataclasses.replace(RUN, iterations=2), resumed)
+    run = dataclasses.replace(RUN, eval_every=2, eval_samples=100)  # evaluation must resume too
+    loop.run(run, straight)
+    loop.run(dataclasses.replace(run, iterations=2), resumed)
     assert not (resumed / "samples" / "iter_000004.png").exists()
-    loop.run(RUN, resumed, resume=True)
+    loop.run(run, resumed, resume=True)
 
     a, b = final_state(straight, RUN), final_state(resumed, RUN)
     assert int(a.step) == int(b.step) == 4
@@ -41,7 +42,8 @@ def test_resumed_run_is_bitwise_identical_to_an_uninterrupted_one(tmp_path):
     for x, y in zip(leaves(a), leaves(b)):
         np.testing.assert_array_equal(x, y)  # bitwise, every leaf, key and counters included
     assert records(straight) == records(resumed)
-    assert [r["iteration"] for r in records(resumed)] == [1, 2, 3, 4]
+    assert [r["iteration"] for r in records(resumed)] == [1, 2, 2, 3, 4, 4]
+    assert "fd_mnist" in records(resumed)[2] and "fd_mnist" in records(resumed)[5]
 
 
 def test_only_the_newest_checkpoints_are_kept_and_hold_config_and_dataset(tmp_path):

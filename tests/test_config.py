@@ -36,6 +36,13 @@ def test_overrides_apply_and_none_is_ignored():
     ("log_every", 0, "log_every must be a positive integer"),
     ("rmsprop_decay", 1.0, "rmsprop_decay must be in"),
     ("image_shape", (30, 30, 1), "divisible by 4"),
+    ("loss", "hinge", "loss must be one of wgan, dcgan, wgan-gp"),
+    ("optimizer", "sgd", "optimizer must be one of"),
+    ("critic_norm", "group", "critic_norm must be one of"),
+    ("clip_when", "never", "clip_when must be one of"),
+    ("adam_b2", 1.0, "adam_b2 must be in"),
+    ("gp_weight", 0.0, "gp_weight must be a positive"),
+    ("eval_every", -1, "eval_every must be >= 0"),
 ])
 def test_bad_values_raise_a_one_line_user_error(field, value, message):
     with pytest.raises(UserError, match=message) as info:
@@ -48,3 +55,33 @@ def test_unknown_preset_and_field():
         from_preset("fast")
     with pytest.raises(UserError, match="unknown config field"):
         config_lib.from_dict({"learning_rate": 1.0})
+
+
+def test_each_loss_brings_its_published_optimizer_unless_set():
+    dcgan = from_preset("seed", loss="dcgan")
+    assert (dcgan.optimizer, dcgan.lr, dcgan.adam_b1, dcgan.adam_b2) == ("adam", 2e-4, 0.5, 0.999)
+    gp = from_preset("seed", loss="wgan-gp")
+    assert (gp.optimizer, gp.lr, gp.adam_b1, gp.adam_b2) == ("adam", 1e-4, 0.0, 0.9)
+    assert gp.critic_norm == "layer"
+    assert from_preset("seed", loss="wgan-gp", lr=3e-4, adam_b1=0.5).adam_b1 == 0.5
+    assert from_preset("seed", loss="wgan-gp", lr=3e-4).lr == 3e-4
+    assert from_preset("seed", loss="wgan") == from_preset("seed")
+
+
+@pytest.mark.parametrize("fields, message", [
+    (dict(loss="wgan-gp"), "wgan-gp needs a critic without BatchNorm"),
+    (dict(loss="wgan-gp", critic_norm="none", keras_exact=True), "keras_exact splits"),
+])
+def test_contradictory_rules_are_refused(fields, message):
+    with pytest.raises(UserError, match=message):
+        dataclasses.replace(Config(), **fields).validate()
+
+
+def test_parity_presets_follow_their_references():
+    paper, official, keras = (from_preset(p) for p in ("paper", "official", "keras-exact"))
+    assert (paper.batch_size, paper.n_critic, paper.clip, paper.clip_when) == (64, 5, 0.01, "after")
+    assert (official.batch_size, official.clip_when, official.critic_schedule) == (64, "before", "official")
+    assert (official.rmsprop_decay, official.rmsprop_eps, official.rmsprop_eps_in_sqrt) == (0.99, 1e-8, False)
+    assert official.fake_batches == "train-update" and not official.clip_batch_stats
+    assert keras.keras_exact and keras.clip_batch_stats and keras.fake_batches == "inference"
+    assert (keras.batch_size, keras.iterations, keras.rmsprop_decay, keras.rmsprop_eps) == (32, 4000, 0.9, 1e-7)

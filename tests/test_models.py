@@ -81,3 +81,18 @@ def test_critic_dropout_depends_on_its_key_only_in_training():
     np.testing.assert_array_equal(score(a, True), score(a, True))
     assert not np.allclose(score(a, True), score(b, True))
     np.testing.assert_array_equal(score(a, False), score(b, False))
+
+
+@pytest.mark.parametrize("norm, layers", [("batch", "BatchNorm"), ("layer", "LayerNorm"), ("none", None)])
+def test_critic_normalisation_options(norm, layers):
+    critic = models.Critic(channels=(4, 4, 8, 8), norm=norm)
+    x = jax.random.uniform(jax.random.PRNGKey(0), (4, 28, 28, 1), minval=-1, maxval=1)
+    variables = critic.init(jax.random.PRNGKey(1), x, train=False)
+    names = " ".join(variables["params"])
+    assert (layers in names) if layers else ("Norm" not in names)
+    assert ("batch_stats" in variables) == (norm == "batch")
+    if norm != "batch":  # per-sample: a score does not depend on the rest of the batch
+        rngs = {"dropout": jax.random.PRNGKey(2)}
+        whole = critic.apply(variables, x, train=False, rngs=rngs)
+        alone = critic.apply(variables, x[1:2], train=False, rngs=rngs)
+        np.testing.assert_allclose(whole[1:2], alone, rtol=1e-5, atol=1e-6)

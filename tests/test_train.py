@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -9,6 +10,7 @@ import time
 from pathlib import Path
 
 import matplotlib.image
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,16 +25,24 @@ def train(*args, cwd=ROOT):
 def test_short_quick_run_writes_every_output(tmp_path):
     workdir = tmp_path / "run"
     result = train("--preset", "quick", "--iterations", "6", "--log-every", "2",
-                   "--sample-every", "3", "--batch-size", "16", "--workdir", str(workdir))
+                   "--sample-every", "3", "--batch-size", "16", "--eval-every", "4",
+                   "--eval-samples", "200", "--workdir", str(workdir))
     assert result.returncode == 0, result.stderr
     assert "roughly" in result.stderr  # the CPU notice
-    assert "done: 6 iterations" in result.stderr
+    assert "done: 6 iterations" in result.stderr and "fd_mnist" in result.stderr
 
     config = json.loads((workdir / "config.json").read_text())
     assert config["preset"] == "quick" and config["batch_size"] == 16 and config["iterations"] == 6
     assert config["image_shape"] == [28, 28, 1] and config["dataset_source"] == "mnist (bundled)"
 
     records = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+    evals = [r for r in records if "fd_mnist" in r]
+    assert [r["iteration"] for r in evals] == [4, 6]  # every 4 and at the end
+    for r in evals:
+        assert set(r) == {"iteration", "fd_mnist", "kid_mnist", "classifier_score", "coverage_kl",
+                          "class_shares", "precision", "recall", "seconds"}
+        assert r["fd_mnist"] > 0 and sum(r["class_shares"]) == pytest.approx(1, abs=1e-3)
+    records = [r for r in records if r not in evals]
     assert [r["iteration"] for r in records] == [2, 4, 6]
     for r in records:
         assert set(r) == {"iteration", "critic_loss", "generator_loss", "wasserstein_estimate",
@@ -60,6 +70,8 @@ def test_short_quick_run_writes_every_output(tmp_path):
     (["--lr", "abc"], "invalid float value: 'abc'"),
     (["--resume"], "no checkpoints in"),
     (["--log-every", "-3"], "log_every must be a positive integer"),
+    (["--eval-every", "-1"], "eval_every must be >= 0"),
+    (["--eval-samples", "10"], "eval_samples must be at least 100"),
 ])
 def test_bad_input_is_one_line_and_exit_code_2(tmp_path, args, message):
     result = train(*args, "--workdir", str(tmp_path / "w"))
@@ -84,9 +96,9 @@ def test_unusable_workdir_is_refused_before_any_work(tmp_path, where, message):
 def test_help_lists_every_flag():
     result = train("--help")
     assert result.returncode == 0
-    for flag in ("--preset", "--iterations", "--batch-size", "--n-critic", "--clip", "--lr",
+    for flag in ("--preset", "--loss", "--iterations", "--batch-size", "--n-critic", "--clip", "--lr",
                  "--seed", "--workdir", "--dataset", "--data-dir", "--sample-every", "--log-every",
-                 "--checkpoint-every", "--resume"):
+                 "--checkpoint-every", "--eval-every", "--eval-samples", "--resume"):
         assert flag in result.stdout
 
 
@@ -104,7 +116,7 @@ def wait_for_metrics(workdir, lines, process, timeout=600):
 def test_a_signal_saves_a_checkpoint_and_the_run_resumes(tmp_path, sig):
     workdir = tmp_path / "run"
     args = ["--preset", "quick", "--iterations", "500", "--batch-size", "8", "--log-every", "1",
-            "--checkpoint-every", "400", "--workdir", str(workdir)]
+            "--checkpoint-every", "400", "--eval-every", "0", "--workdir", str(workdir)]
     process = subprocess.Popen([sys.executable, str(ROOT / "train.py"), *args], cwd=ROOT,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     wait_for_metrics(workdir, 2, process)
@@ -129,7 +141,8 @@ def test_a_signal_saves_a_checkpoint_and_the_run_resumes(tmp_path, sig):
 def test_non_finite_loss_is_one_line_and_keeps_the_checkpoint(tmp_path):
     workdir = tmp_path / "run"
     result = train("--preset", "quick", "--iterations", "6", "--batch-size", "8", "--lr", "1e30",
-                   "--log-every", "1", "--checkpoint-every", "1", "--workdir", str(workdir))
+                   "--log-every", "1", "--checkpoint-every", "1", "--eval-every", "0",
+                   "--workdir", str(workdir))
     assert result.returncode == 2
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "non-finite" in errors[0] and "iteration 2" in errors[0]
@@ -142,7 +155,7 @@ def finished_run(tmp_path_factory):
     """A finished two-iteration run to resume or collide with (each mistake fails before writing)."""
     workdir = tmp_path_factory.mktemp("finished") / "done"
     result = train("--preset", "quick", "--iterations", "2", "--batch-size", "8",
-                   "--workdir", str(workdir))
+                   "--eval-every", "0", "--workdir", str(workdir))
     assert result.returncode == 0, result.stderr
     return workdir
 
@@ -165,3 +178,39 @@ def test_resume_mistakes_are_one_line_errors(finished_run, case, message):
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and message in errors[0], result.stderr
     assert (workdir / "metrics.jsonl").read_text() == before
+
+
+# official runs 100 critic updates per iteration at first; its steps are tested in-process
+# (tests/test_steps_rules.py) and its flag path is the same as these presets'.
+@pytest.mark.parametrize("args, extra_metric", [
+    (["--preset", "paper", "--loss", "dcgan"], None), (["--preset", "keras-exact"], "seed_d_loss"),
+])
+def test_every_parity_preset_and_loss_runs_from_train_py(tmp_path, args, extra_metric):
+    workdir = tmp_path / "run"
+    result = train(*args, "--iterations", "1", "--batch-size", "4", "--eval-every", "0",
+                   "--log-every", "1", "--workdir", str(workdir))
+    assert result.returncode == 0, result.stderr
+    config = json.loads((workdir / "config.json").read_text())
+    record = json.loads((workdir / "metrics.jsonl").read_text().splitlines()[0])
+    assert np.isfinite(record["critic_loss"]) and (extra_metric is None or extra_metric in record)
+    if args[-1] == "dcgan":
+        assert (config["loss"], config["optimizer"], config["lr"]) == ("dcgan", "adam", 2e-4)
+        assert (config["preset"], config["rmsprop_decay"]) == ("paper", 0.99)
+    if args[-1] == "keras-exact":  # the seed's own progress line, on stdout
+        assert re.fullmatch(r"0 \[D loss: -?\d+\.\d{6}\] \[G loss: -?\d+\.\d{6}\]",
+                            result.stdout.strip()), result.stdout
+
+
+@pytest.mark.skipif(not Path("/usr/share/datasets/fashion-mnist").is_dir(),
+                    reason="Debian's dataset-fashion-mnist is not installed (.ci/run installs it)")
+def test_wgan_gp_on_fashion_mnist_trains_and_is_evaluated(tmp_path):
+    workdir = tmp_path / "run"
+    result = train("--preset", "quick", "--loss", "wgan-gp", "--dataset", "fashion_mnist",
+                   "--iterations", "3", "--batch-size", "8", "--log-every", "1",
+                   "--eval-every", "3", "--eval-samples", "100", "--workdir", str(workdir))
+    assert result.returncode == 0, result.stderr
+    config = json.loads((workdir / "config.json").read_text())
+    assert config["dataset_source"] == "fashion_mnist (Debian IDX)" and config["critic_norm"] == "layer"
+    records = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+    assert all(r["gradient_penalty"] >= 0 for r in records if "critic_loss" in r)
+    assert records[-1]["iteration"] == 3 and records[-1]["fd_fashion_mnist"] > 0

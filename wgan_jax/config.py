@@ -29,9 +29,23 @@ class Config:
     n_critic: int = 5
 
     # --- algorithm
-    # Critic parameters are clipped to [-clip, clip] after every critic update (the Lipschitz bound).
+    # "wgan": Wasserstein loss with weight clipping (the seed); "dcgan": sigmoid + binary
+    # cross-entropy, labels 1 real / 0 fake, non-saturating generator loss, no clipping;
+    # "wgan-gp": Wasserstein loss plus a gradient penalty, no clipping (Gulrajani et al. 2017).
+    loss: str = "wgan"
+    # Critic parameters are clipped to [-clip, clip] around every critic update (the Lipschitz
+    # bound); loss "wgan" only.
     clip: float = 0.01
-    # RMSprop learning rate, for both networks.
+    # "after": clip after each critic update (paper, seed); "before": clip at the start of each
+    # critic step, so the generator trains on the last, unclipped critic (the official code).
+    clip_when: str = "after"
+    # Clip the critic's BatchNorm moving mean/variance too (Keras' per-layer get_weights clip).
+    clip_batch_stats: bool = False
+    # Weight of the gradient penalty (||grad D(x_hat)|| - 1)^2 of loss "wgan-gp".
+    gp_weight: float = 10.0
+    # "rmsprop" (WGAN) or "adam" (DCGAN, WGAN-GP); same for both networks.
+    optimizer: str = "rmsprop"
+    # Learning rate of both networks.
     lr: float = 5e-5
     # RMSprop decay of the squared-gradient average (Keras calls it rho; PyTorch alpha).
     rmsprop_decay: float = 0.9
@@ -41,6 +55,20 @@ class Config:
     # denominator at sqrt(eps), which swamps a clipped critic's tiny gradients: the seed recipe
     # then learns nothing in 4000 iterations (REFERENCE.md section 1).
     rmsprop_eps_in_sqrt: bool = False
+    # Adam's beta1 and beta2 (DCGAN: 0.5, 0.999; WGAN-GP: 0.0, 0.9).
+    adam_b1: float = 0.5
+    adam_b2: float = 0.999
+    # "constant": n_critic critic updates every iteration; "official": 100 for the first 25
+    # generator iterations and every 500th, else n_critic (the official code's schedule).
+    critic_schedule: str = "constant"
+    # How the generator makes the critic's fake batches: "train" (batch statistics, running
+    # averages untouched), "inference" (running averages: Keras' generator.predict), or
+    # "train-update" (batch statistics, running averages updated: PyTorch's train-mode forward).
+    fake_batches: str = "train"
+    # The seed's Keras mechanics: two optimizer updates per critic step (train_on_batch on the
+    # real batch, then on the fake one), the generator update reusing the last critic step's
+    # noise, and each log record printed as the seed prints it (1 - loss).
+    keras_exact: bool = False
 
     # --- networks (the seed's architecture; widths can shrink for the CPU preset)
     # Length of the generator's N(0, 1) input vector.
@@ -49,6 +77,9 @@ class Config:
     gen_channels: tuple[int, ...] = (128, 64)
     # Channels of the critic's four conv blocks (the seed: 16, 32, 64, 128).
     critic_channels: tuple[int, ...] = (16, 32, 64, 128)
+    # Normalisation in critic blocks 2-4: "batch" (the seed), "layer" (per sample over H, W, C)
+    # or "none". The gradient penalty needs "layer" or "none": BatchNorm mixes samples.
+    critic_norm: str = "batch"
     # Dropout rate after each critic conv block.
     dropout: float = 0.25
     # BatchNorm momentum in Keras/Flax convention (running = m * running + (1 - m) * batch).
@@ -75,6 +106,12 @@ class Config:
     # Save a checkpoint (whole state, config, dataset identity) every this many generator
     # iterations, and at the end; a run stopped by SIGINT/SIGTERM saves one too.
     checkpoint_every: int = 500
+    # Score the generator every this many generator iterations, and at the end (0: never), with
+    # the dataset's shipped classifier (wgan_jax.evaluate; MNIST and Fashion-MNIST only). Each
+    # evaluation is a host synchronisation; its record goes into metrics.jsonl.
+    eval_every: int = 500
+    # Generated images per evaluation, scored against the 10,000-image test split.
+    eval_samples: int = 10000
     # How many checkpoints to keep (the newest).
     keep_checkpoints: int = 3
     # Generator iterations per compiled dispatch (an outer lax.scan when > 1). 1 measured fastest
@@ -91,11 +128,21 @@ class Config:
                       "checkpoint_every", "keep_checkpoints")
         if self.n_critic < 1:
             raise UserError(f"n_critic must be at least 1, got {self.n_critic}")
-        for name in ("clip", "lr", "rmsprop_eps", "bn_eps"):
+        _choice(self, loss=LOSSES, optimizer=("rmsprop", "adam"), clip_when=("after", "before"),
+                critic_schedule=("constant", "official"),
+                fake_batches=("train", "inference", "train-update"),
+                critic_norm=("batch", "layer", "none"))
+        if self.loss == "wgan-gp" and self.critic_norm == "batch":
+            raise UserError("wgan-gp needs a critic without BatchNorm (critic_norm layer or none): "
+                            "the penalty is per sample, and BatchNorm mixes samples")
+        if self.keras_exact and self.loss == "wgan-gp":
+            raise UserError("keras_exact splits the real and fake updates; the gradient penalty "
+                            "needs both in one update")
+        for name in ("clip", "lr", "rmsprop_eps", "bn_eps", "gp_weight"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
                 raise UserError(f"{name} must be a positive finite number, got {value!r}")
-        for name in ("rmsprop_decay", "bn_momentum"):
+        for name in ("rmsprop_decay", "bn_momentum", "adam_b1", "adam_b2"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise UserError(f"{name} must be in [0, 1), got {getattr(self, name)}")
         if not 0.0 <= self.dropout < 1.0:
@@ -109,6 +156,10 @@ class Config:
             raise UserError(
                 f"images must be at least 8x8 with sides divisible by 4 (the generator upsamples "
                 f"twice by 2), got {self.image_shape}")
+        if self.eval_every < 0:
+            raise UserError(f"eval_every must be >= 0 (0 = never), got {self.eval_every}")
+        if self.eval_samples < 100:
+            raise UserError(f"eval_samples must be at least 100, got {self.eval_samples}")
         if self.iters_per_dispatch < 1:
             raise UserError(f"iters_per_dispatch must be at least 1, got {self.iters_per_dispatch}")
         if self.critic_unroll < 0:
@@ -118,6 +169,15 @@ class Config:
         return self
 
 
+LOSSES = ("wgan", "dcgan", "wgan-gp")
+
+
+def _choice(config: Config, **allowed: tuple[str, ...]) -> None:
+    for name, options in allowed.items():
+        if getattr(config, name) not in options:
+            raise UserError(f"{name} must be one of {', '.join(options)}; got {getattr(config, name)!r}")
+
+
 def _positive_int(config: Config, *names: str) -> None:
     for name in names:
         value = getattr(config, name)
@@ -125,22 +185,53 @@ def _positive_int(config: Config, *names: str) -> None:
             raise UserError(f"{name} must be a positive integer, got {value!r}")
 
 
-# Each preset is a set of overrides of the defaults; the first line says what it is for.
+# Each preset is a set of overrides of the defaults; the first line says what it is for. The
+# parity presets keep the seed's networks: they pin down the algorithm (README, "Presets").
 PRESETS: dict[str, dict[str, Any]] = {
-    # The seed program's recipe, exactly: Keras-GAN wgan.py's networks and hyper-parameters.
+    # The seed program's recipe: Keras-GAN wgan.py's networks and hyper-parameters, one fused
+    # update per critic step.
     "seed": {},
     # Draws recognisable digits in under 10 minutes on a 2-core CPU (measured: README, "Quick
     # preset"): a quarter-width generator (the generator is ~99% of the FLOPs) and twice the seed's
     # batch-32 learning rate, chosen from benchmarks/quick_sweep.py's candidates.
     "quick": dict(gen_channels=(32, 16), lr=2e-4, iterations=2000, sample_every=200, log_every=25),
+    # The paper's Algorithm 1: batch 64, one RMSProp update per critic step, clip after it. The
+    # paper gives no RMSProp decay or eps; these are the authors' code's (PyTorch defaults).
+    "paper": dict(batch_size=64, rmsprop_decay=0.99, rmsprop_eps=1e-8),
+    # The authors' PyTorch code (martinarjovsky/WassersteinGAN): 100 critic steps for the first 25
+    # generator iterations and every 500th; clip at the start of each critic step (gamma/beta
+    # included, running statistics not); RMSprop alpha 0.99, eps 1e-8 outside the sqrt; the
+    # generator's train-mode forward updates its running averages during critic steps.
+    "official": dict(batch_size=64, rmsprop_decay=0.99, rmsprop_eps=1e-8, clip_when="before",
+                     critic_schedule="official", fake_batches="train-update"),
+    # The seed's Keras program step for step: two train_on_batch updates per critic step, every
+    # critic layer weight clipped (BatchNorm moving statistics too), generator.predict (inference
+    # mode) for fake batches, the generator trained on the last critic step's noise, and a
+    # '%d [D loss: %f] [G loss: %f]' line per iteration.
+    "keras-exact": dict(keras_exact=True, clip_batch_stats=True, fake_batches="inference",
+                        log_every=1),
+}
+
+# What --loss changes besides the loss, unless set explicitly: each loss's published optimizer.
+LOSS_DEFAULTS: dict[str, dict[str, Any]] = {
+    "wgan": {},
+    # DCGAN (Radford et al. 2016): Adam 2e-4, beta1 0.5.
+    "dcgan": dict(optimizer="adam", lr=2e-4, adam_b1=0.5, adam_b2=0.999),
+    # WGAN-GP (Gulrajani et al. 2017): Adam 1e-4, betas (0, 0.9), a critic without BatchNorm.
+    "wgan-gp": dict(optimizer="adam", lr=1e-4, adam_b1=0.0, adam_b2=0.9, critic_norm="layer"),
 }
 
 
 def from_preset(name: str, **overrides: Any) -> Config:
-    """The named preset with `overrides` applied (None values are ignored), validated."""
+    """The named preset with `overrides` applied (None values are ignored), validated. A `loss`
+    override brings that loss's optimizer defaults (LOSS_DEFAULTS) unless they are set too."""
     if name not in PRESETS:
         raise UserError(f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)}")
-    fields = {**PRESETS[name], **{k: v for k, v in overrides.items() if v is not None}}
+    explicit = {k: v for k, v in overrides.items() if v is not None}
+    loss = explicit.get("loss", PRESETS[name].get("loss", "wgan"))
+    if loss not in LOSS_DEFAULTS:
+        raise UserError(f"loss must be one of {', '.join(LOSSES)}; got {loss!r}")
+    fields = {**PRESETS[name], **LOSS_DEFAULTS[loss], **explicit}
     known = {f.name for f in dataclasses.fields(Config)}
     unknown = sorted(set(fields) - known)
     if unknown:

@@ -24,13 +24,13 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, 
                            TimeRemainingColumn)
 
 from wgan_jax import config as config_lib
-from wgan_jax import data, steps, viz
+from wgan_jax import classifier, data, steps, viz
 from wgan_jax.checkpoint import Checkpoints, config_differences, dataset_identity
 from wgan_jax.config import Config
 from wgan_jax.errors import UserError
+from wgan_jax.evaluate import Evaluator
 from wgan_jax.state import SAMPLES, init_state, stream
 
-METRIC_NAMES = ("critic_loss", "generator_loss", "wasserstein_estimate")
 SAMPLE_COUNT = 25  # a 5x5 grid, like the seed's sample_images
 
 
@@ -208,29 +208,40 @@ def _train(config: Config, workdir: Path, console: Console, resume: bool, datase
     if start >= config.iterations:
         raise UserError(f"--resume: the checkpoint is at iteration {start}; pass --iterations "
                         f"above {start} to train further")
+    evaluator = None
+    if config.eval_every and classifier.available(config.dataset):
+        evaluator = Evaluator(config)
+    elif config.eval_every:
+        console.print(f"No evaluation classifier for {config.dataset}: sample-quality metrics off.")
     writer = _Writer(workdir, config, dataset, start)
     clock = time.perf_counter()
     images = jax.device_put(dataset.images)
     fixed_z = jax.random.normal(stream(key, SAMPLES), (SAMPLE_COUNT, config.latent_dim))
-    lengths = chunk_lengths(config.iterations, config.iters_per_dispatch, config.log_every,
-                            config.sample_every, config.checkpoint_every, start=start)
+    every = (config.log_every, config.sample_every, config.checkpoint_every, config.eval_every)
+    lengths = chunk_lengths(config.iterations, config.iters_per_dispatch, *filter(None, every),
+                            start=start)
 
     columns = (TextColumn("[bold]WGAN"), BarColumn(), MofNCompleteColumn(), TextColumn("iterations"),
                TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
                TextColumn("W estimate {task.fields[w]}"))
     pending: list[tuple] = []  # this chunk's reads, done once the next chunk is in flight
     unlogged: list[dict] = []  # device metrics since the last log point
-    iteration, last = start, {}
+    iteration, last, last_eval = start, {}, {}
 
     def read_back(progress, task) -> None:
-        nonlocal last
+        nonlocal last, last_eval
         for kind, at, payload in pending:
             if kind == "samples":
                 writer.samples(np.asarray(payload), f"iter_{at:06d}")
                 continue
+            if kind == "eval":
+                last_eval = {"iteration": at, **evaluator.finish(payload),
+                             "seconds": round(time.perf_counter() - clock, 3)}
+                writer.log(last_eval)
+                continue
             host = jax.device_get(payload)
             record = {"iteration": at}
-            for name in METRIC_NAMES:
+            for name in sorted(host[0]):
                 values = np.concatenate([np.atleast_1d(m[name]) for m in host])
                 if not np.all(np.isfinite(values)):
                     raise TrainingDiverged(f"{name} became non-finite by iteration {at}"
@@ -238,6 +249,9 @@ def _train(config: Config, workdir: Path, console: Console, resume: bool, datase
                 record[name] = float(values.mean())
             record["seconds"] = round(time.perf_counter() - clock, 3)
             writer.log(record)
+            if config.keras_exact:  # the seed's own line, to stdout, its epoch counted from 0
+                print("%d [D loss: %f] [G loss: %f]" % (at - 1, record["seed_d_loss"],
+                                                        record["seed_g_loss"]), flush=True)
             last = record
             progress.update(task, completed=at, w=f"{record['wasserstein_estimate']:.3g}")
         pending.clear()
@@ -263,6 +277,9 @@ def _train(config: Config, workdir: Path, console: Console, resume: bool, datase
                     unlogged.clear()
                 if iteration % config.sample_every == 0 or stop.signum is not None:
                     pending.append(("samples", iteration, steps.generate(state, fixed_z, config)))
+                if evaluator and stop.signum is None and (
+                        iteration % config.eval_every == 0 or iteration == config.iterations):
+                    pending.append(("eval", iteration, evaluator.dispatch(state, config)))
                 if iteration % config.checkpoint_every == 0 or iteration == config.iterations \
                         or stop.signum is not None:
                     save_checkpoint()
@@ -276,11 +293,12 @@ def _train(config: Config, workdir: Path, console: Console, resume: bool, datase
         writer.close()
     elapsed = time.perf_counter() - clock
     done = config.iterations - start
+    quality = "".join(f", {k} {v:.4g}" for k, v in last_eval.items() if k.startswith("fd_"))
     console.print(
         f"done: {done} iterations in {elapsed:.1f} s "
-        f"({1000 * elapsed / done:.1f} ms/iteration incl. compilation), "
-        f"final Wasserstein estimate {last.get('wasserstein_estimate', math.nan):.4g}, "
-        f"outputs in {workdir}")
+        f"({1000 * elapsed / done:.1f} ms/iteration incl. compilation and evaluation), "
+        f"final Wasserstein estimate {last.get('wasserstein_estimate', math.nan):.4g}"
+        f"{quality}, outputs in {workdir}")
     return last
 
 

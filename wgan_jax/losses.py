@@ -1,7 +1,11 @@
-"""The Wasserstein loss, in the seed's label convention."""
+"""The losses: Wasserstein in the seed's label convention, DCGAN's cross-entropy, WGAN-GP's
+gradient penalty. Scores are the critic's raw (linear) outputs throughout."""
 
 from __future__ import annotations
 
+from typing import Callable
+
+import jax
 import jax.numpy as jnp
 
 # Labels as the seed uses them: the critic minimises mean(-D(real)) + mean(+D(fake)).
@@ -22,3 +26,47 @@ def critic_loss(scores_real: jnp.ndarray, scores_fake: jnp.ndarray) -> jnp.ndarr
 def generator_loss(scores_fake: jnp.ndarray) -> jnp.ndarray:
     """-mean D(G(z)): the generator is trained with fakes labelled as real."""
     return wasserstein_loss(REAL, scores_fake)
+
+
+def binary_cross_entropy(label: float, logits: jnp.ndarray) -> jnp.ndarray:
+    """mean BCE(label, sigmoid(logits)), from the logits: -log sigmoid(x) = softplus(-x) never
+    overflows, where log(sigmoid(x)) of a saturated sigmoid gives -inf."""
+    return jnp.mean(label * jax.nn.softplus(-logits) + (1 - label) * jax.nn.softplus(logits))
+
+
+def critic_objective(loss: str, scores_real: jnp.ndarray, scores_fake: jnp.ndarray) -> jnp.ndarray:
+    """The critic's loss for config.loss: Wasserstein (D(fake) - D(real)) or DCGAN's cross-entropy
+    with labels 1 real / 0 fake. The gradient penalty is added by the step."""
+    return real_term(loss, scores_real) + fake_term(loss, scores_fake)
+
+
+def generator_objective(loss: str, scores_fake: jnp.ndarray) -> jnp.ndarray:
+    """The generator's loss for config.loss; for DCGAN the non-saturating one (fakes labelled 1)."""
+    return binary_cross_entropy(1.0, scores_fake) if loss == "dcgan" else generator_loss(scores_fake)
+
+
+def gradient_penalty(critic: Callable[[jnp.ndarray], jnp.ndarray], real: jnp.ndarray,
+                     fake: jnp.ndarray, mix: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
+    """WGAN-GP's mean (||grad_x D(x_hat)||_2 - 1)^2 over x_hat = mix * real + (1 - mix) * fake,
+    `mix` (B,) uniform in [0, 1]; returns it and the per-sample gradient norms.
+
+    `critic` must treat samples independently (no BatchNorm): then the gradient of the summed
+    scores with respect to the batch holds each sample's own gradient.
+    """
+    mix = mix.reshape(-1, *([1] * (real.ndim - 1)))
+    x_hat = mix * real + (1 - mix) * fake
+    grads = jax.grad(lambda x: jnp.sum(critic(x)))(x_hat)
+    norms = jnp.sqrt(jnp.sum(grads ** 2, axis=tuple(range(1, grads.ndim))))
+    return jnp.mean((norms - 1.0) ** 2), norms
+
+
+def real_term(loss: str, scores_real: jnp.ndarray) -> jnp.ndarray:
+    """The real batch's part of the critic loss (Keras' train_on_batch(real, label))."""
+    return binary_cross_entropy(1.0, scores_real) if loss == "dcgan" \
+        else wasserstein_loss(REAL, scores_real)
+
+
+def fake_term(loss: str, scores_fake: jnp.ndarray) -> jnp.ndarray:
+    """The fake batch's part of the critic loss."""
+    return binary_cross_entropy(0.0, scores_fake) if loss == "dcgan" \
+        else wasserstein_loss(FAKE, scores_fake)

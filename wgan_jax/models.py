@@ -81,10 +81,16 @@ class Critic(nn.Module):
     dropout: float = 0.25
     bn_momentum: float = 0.8
     bn_eps: float = 1e-3
+    norm: str = "batch"  # "batch", "layer" (per sample over H, W, C) or "none"
 
     @nn.compact
     def __call__(self, x: jnp.ndarray, train: bool) -> jnp.ndarray:
-        norm = dict(use_running_average=not train, momentum=self.bn_momentum, epsilon=self.bn_eps)
+        batch_norm = dict(use_running_average=not train, momentum=self.bn_momentum,
+                          epsilon=self.bn_eps)
+        normalise = {
+            "batch": lambda: nn.BatchNorm(**batch_norm),
+            "layer": lambda: nn.LayerNorm(epsilon=self.bn_eps, reduction_axes=(1, 2, 3)),
+            "none": lambda: (lambda y: y)}[self.norm]
         strides = (2, 2, 2, 1)
         for i, (width, stride) in enumerate(zip(self.channels, strides)):
             x = nn.Conv(width, (3, 3), strides=stride, padding="SAME", kernel_init=_kernel_init)(x)
@@ -92,7 +98,7 @@ class Critic(nn.Module):
                 # The seed's ZeroPadding2D(((0, 1), (0, 1))): 7x7 -> 8x8 on MNIST.
                 x = jnp.pad(x, ((0, 0), (0, 1), (0, 1), (0, 0)))
             if i > 0:
-                x = nn.BatchNorm(**norm)(x)
+                x = normalise()(x)
             x = nn.leaky_relu(x, 0.2)
             x = nn.Dropout(self.dropout, deterministic=not train)(x)
         return nn.Dense(1, kernel_init=_kernel_init)(x.reshape(x.shape[0], -1))
@@ -100,9 +106,9 @@ class Critic(nn.Module):
 
 def build(config: Config) -> tuple[Generator, Critic]:
     """The two networks a config describes."""
-    norm = dict(bn_momentum=config.bn_momentum, bn_eps=config.bn_eps)
-    return (Generator(config.image_shape, config.gen_channels, **norm),
-            Critic(config.critic_channels, config.dropout, **norm))
+    bn = dict(bn_momentum=config.bn_momentum, bn_eps=config.bn_eps)
+    return (Generator(config.image_shape, config.gen_channels, **bn),
+            Critic(config.critic_channels, config.dropout, **bn, norm=config.critic_norm))
 
 
 def flops_per_iteration(config: Config) -> float:

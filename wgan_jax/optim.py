@@ -1,4 +1,4 @@
-"""RMSprop as the config asks for it, and the WGAN weight clip."""
+"""The optimizers a config asks for, and the WGAN weight clip."""
 
 from __future__ import annotations
 
@@ -16,6 +16,14 @@ def rmsprop(config: Config) -> optax.GradientTransformation:
     """
     return optax.rmsprop(config.lr, decay=config.rmsprop_decay, eps=config.rmsprop_eps,
                          eps_in_sqrt=config.rmsprop_eps_in_sqrt)
+
+
+def optimizer(config: Config) -> optax.GradientTransformation:
+    """The config's optimizer, for either network: RMSprop, or Adam (eps 1e-8, as in PyTorch
+    and the DCGAN / WGAN-GP reference code)."""
+    if config.optimizer == "adam":
+        return optax.adam(config.lr, b1=config.adam_b1, b2=config.adam_b2, eps=1e-8)
+    return rmsprop(config)
 
 
 def clip_params(params, clip_value: float):

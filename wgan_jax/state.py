@@ -16,7 +16,7 @@ from wgan_jax.config import Config
 # fold_in(stream(key, CRITIC), critic_updates), a generator update fold_in(stream(key, GENERATOR),
 # step): each update's key depends only on its own counter, so the n_critic keys of an iteration
 # can be made up front, and no key is ever used twice.
-INIT, CRITIC, GENERATOR, SAMPLES = range(4)
+INIT, CRITIC, GENERATOR, SAMPLES, EVAL, PENALTY = range(6)
 
 
 def stream(key: jax.Array, name: int) -> jax.Array:
@@ -29,9 +29,9 @@ class TrainState:
     gen_params: Any  # generator trainable parameters
     gen_stats: Any  # generator BatchNorm running statistics
     critic_params: Any  # critic trainable parameters (the clipped ones)
-    critic_stats: Any  # critic BatchNorm running statistics
-    gen_opt: Any  # generator RMSprop state
-    critic_opt: Any  # critic RMSprop state
+    critic_stats: Any  # critic BatchNorm running statistics ({} without BatchNorm)
+    gen_opt: Any  # generator optimizer state
+    critic_opt: Any  # critic optimizer state
     key: jax.Array  # root PRNG key of the run (raw uint32[2]); never consumed directly
     step: jax.Array  # generator updates done (int32 scalar)
     critic_updates: jax.Array  # critic updates done (int32 scalar)
@@ -50,9 +50,9 @@ def init_state(config: Config, key: jax.Array) -> TrainState:
     gen_vars = generator.init(gen_key, z, train=False)
     critic_vars = critic.init(critic_key, images, train=False)
     critic_params = critic_vars["params"]
-    tx = optim.rmsprop(config)
+    tx = optim.optimizer(config)
     return TrainState(
         gen_params=gen_vars["params"], gen_stats=gen_vars["batch_stats"],
-        critic_params=critic_params, critic_stats=critic_vars["batch_stats"],
+        critic_params=critic_params, critic_stats=critic_vars.get("batch_stats", {}),
         gen_opt=tx.init(gen_vars["params"]), critic_opt=tx.init(critic_params),
         key=key, step=jnp.zeros((), jnp.int32), critic_updates=jnp.zeros((), jnp.int32))

@@ -4,16 +4,20 @@
 argument (never baked into the program as a constant); batches are drawn from it inside the step,
 with replacement, as the seed does.
 
-What the steps do, point by point:
+What the steps do, point by point (the config fields that change a point are named):
 - critic update: a real batch and a fake batch go through the critic as two separate batches
-  (each with its own BatchNorm statistics, as in the seed and the official code), one RMSprop
-  update on mean(D(fake)) - mean(D(real)), then every trainable critic parameter is clipped to
-  [-clip, clip]. BatchNorm running statistics are not clipped (the seed clips them too).
-- the generator runs in training mode (batch statistics) to make the critic's fake batch; the
-  running statistics that forward would produce are dropped, so a critic step changes nothing
-  of the generator's.
-- generator update: fresh noise, one RMSprop update on -mean(D(G(z))) with the critic in training
-  mode (batch statistics, dropout) and frozen.
+  (each with its own BatchNorm statistics, as in the seed and the official code), one optimizer
+  update on the loss (`loss`: Wasserstein, DCGAN cross-entropy, or Wasserstein plus the gradient
+  penalty), then every trainable critic parameter is clipped to [-clip, clip] (loss "wgan" only;
+  `clip_when`, `clip_batch_stats`). `keras_exact` makes it two updates, real batch then fake batch.
+- fake batches: the generator runs in training mode (batch statistics) and the running statistics
+  that forward would produce are dropped, so a critic step changes nothing of the generator's
+  (`fake_batches`: "inference" uses the running averages, "train-update" keeps the update).
+- critic updates per generator iteration: n_critic (`critic_schedule` "official": 100 for the first
+  25 iterations and every 500th), two static scan lengths behind `lax.cond`, so no retrace.
+- generator update: fresh noise (`keras_exact`: the last critic step's noise), one optimizer
+  update on the generator loss with the critic in training mode (batch statistics, dropout) and
+  frozen.
 """
 
 from __future__ import annotations
@@ -26,9 +30,13 @@ import optax
 
 from wgan_jax import losses, models, optim
 from wgan_jax.config import Config
-from wgan_jax.state import CRITIC, GENERATOR, TrainState, stream
+from wgan_jax.state import CRITIC, GENERATOR, PENALTY, TrainState, stream
 
 Metrics = dict[str, jax.Array]
+
+# The official code's critic schedule: OFFICIAL_LONG updates for the first OFFICIAL_WARMUP
+# generator iterations and every OFFICIAL_EVERY-th one.
+OFFICIAL_LONG, OFFICIAL_WARMUP, OFFICIAL_EVERY = 100, 25, 500
 
 
 def real_batch(data: jax.Array, key: jax.Array, batch_size: int) -> jax.Array:
@@ -42,39 +50,105 @@ def _critic_keys(state: TrainState, update: jax.Array) -> jax.Array:
     return jax.random.split(jax.random.fold_in(stream(state.key, CRITIC), update), 4)
 
 
-def _fake_batch(state: TrainState, noise_key: jax.Array, config: Config) -> jax.Array:
+def _fake_batch(state: TrainState, noise_key: jax.Array, config: Config) -> tuple[jax.Array, dict]:
+    """A fake batch for the critic, and the generator's running statistics after making it."""
     generator, _ = models.build(config)
     z = jax.random.normal(noise_key, (config.batch_size, config.latent_dim))
     variables = {"params": state.gen_params, "batch_stats": state.gen_stats}
-    images, _ = generator.apply(variables, z, train=True, mutable=["batch_stats"])
-    return jax.lax.stop_gradient(images)
+    if config.fake_batches == "inference":
+        return jax.lax.stop_gradient(generator.apply(variables, z, train=False)), state.gen_stats
+    images, updated = generator.apply(variables, z, train=True, mutable=["batch_stats"])
+    return jax.lax.stop_gradient(images), updated["batch_stats"]
+
+
+def _clip(params, stats, config: Config):
+    """The WGAN clip of the critic's parameters (and, with clip_batch_stats, its statistics)."""
+    if config.loss != "wgan":
+        return params, stats
+    return (optim.clip_params(params, config.clip),
+            optim.clip_params(stats, config.clip) if config.clip_batch_stats else stats)
+
+
+def _critic_scores(critic, params, stats, images, dropout_key):
+    """Critic scores in training mode, and its BatchNorm statistics after this batch."""
+    scores, updated = critic.apply({"params": params, "batch_stats": stats}, images, train=True,
+                                   rngs={"dropout": dropout_key}, mutable=["batch_stats"])
+    return scores, updated.get("batch_stats", stats)
 
 
 def _critic_update(state: TrainState, data: jax.Array, keys: jax.Array, fake: jax.Array,
                    config: Config) -> tuple[TrainState, Metrics]:
     _, critic = models.build(config)
+    tx = optim.optimizer(config)
     real = real_batch(data, keys[0], config.batch_size)
+    params, stats = state.critic_params, state.critic_stats
+    if config.clip_when == "before":
+        params, stats = _clip(params, stats, config)
+    if config.keras_exact:
+        return _keras_critic_update(state, params, stats, real, fake, keys, config)
 
     def loss_fn(params):
-        scores_real, updated = critic.apply(
-            {"params": params, "batch_stats": state.critic_stats}, real, train=True,
-            rngs={"dropout": keys[2]}, mutable=["batch_stats"])
-        scores_fake, updated = critic.apply(
-            {"params": params, **updated}, fake, train=True,
-            rngs={"dropout": keys[3]}, mutable=["batch_stats"])
-        return losses.critic_loss(scores_real, scores_fake), updated["batch_stats"]
+        scores_real, new_stats = _critic_scores(critic, params, stats, real, keys[2])
+        scores_fake, new_stats = _critic_scores(critic, params, new_stats, fake, keys[3])
+        loss = losses.critic_objective(config.loss, scores_real, scores_fake)
+        aux = {"wasserstein_estimate": jnp.mean(scores_real) - jnp.mean(scores_fake)}
+        if config.loss == "wgan-gp":
+            mix_key, dropout_key = jax.random.split(
+                jax.random.fold_in(stream(state.key, PENALTY), state.critic_updates))
+            penalty, _ = losses.gradient_penalty(
+                lambda x: critic.apply({"params": params}, x, train=True,
+                                       rngs={"dropout": dropout_key}),
+                real, fake, jax.random.uniform(mix_key, (config.batch_size,)))
+            loss = loss + config.gp_weight * penalty
+            aux["gradient_penalty"] = penalty
+        return loss, (new_stats, aux)
 
-    (loss, stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.critic_params)
-    updates, opt_state = optim.rmsprop(config).update(grads, state.critic_opt, state.critic_params)
-    params = optim.clip_params(optax.apply_updates(state.critic_params, updates), config.clip)
+    (loss, (stats, aux)), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
+    updates, opt_state = tx.update(grads, state.critic_opt, params)
+    params = optax.apply_updates(params, updates)
+    if config.clip_when == "after":
+        params, stats = _clip(params, stats, config)
     state = state.replace(critic_params=params, critic_stats=stats, critic_opt=opt_state,
                           critic_updates=state.critic_updates + 1)
-    return state, {"critic_loss": loss, "wasserstein_estimate": -loss}
+    return state, {"critic_loss": loss, **aux}
+
+
+def _keras_critic_update(state, params, stats, real, fake, keys, config):
+    """The seed's critic step: `train_on_batch(real, -1)`, then `train_on_batch(fake, +1)`, each
+    a full optimizer update, then the clip. The losses are those train_on_batch returns (before
+    each update); the seed prints 1 - their mean."""
+    _, critic = models.build(config)
+    tx = optim.optimizer(config)
+    opt_state, halves = state.critic_opt, []
+    for images, dropout_key, term in ((real, keys[2], losses.real_term),
+                                      (fake, keys[3], losses.fake_term)):
+        def loss_fn(p, images=images, dropout_key=dropout_key, term=term):
+            scores, new_stats = _critic_scores(critic, p, stats, images, dropout_key)
+            return term(config.loss, scores), new_stats
+
+        (half, stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
+        updates, opt_state = tx.update(grads, opt_state, params)
+        params = optax.apply_updates(params, updates)
+        halves.append(half)
+    if config.clip_when == "after":
+        params, stats = _clip(params, stats, config)
+    loss = halves[0] + halves[1]
+    state = state.replace(critic_params=params, critic_stats=stats, critic_opt=opt_state,
+                          critic_updates=state.critic_updates + 1)
+    return state, {"critic_loss": loss, "wasserstein_estimate": -loss,
+                   "seed_d_loss": 1.0 - 0.5 * loss}
+
+
+def _critic_step_with(state: TrainState, data: jax.Array, keys: jax.Array,
+                      config: Config) -> tuple[TrainState, Metrics]:
+    fake, gen_stats = _fake_batch(state, keys[1], config)
+    if config.fake_batches == "train-update":
+        state = state.replace(gen_stats=gen_stats)
+    return _critic_update(state, data, keys, fake, config)
 
 
 def _critic_step(state: TrainState, data: jax.Array, config: Config) -> tuple[TrainState, Metrics]:
-    keys = _critic_keys(state, state.critic_updates)
-    return _critic_update(state, data, keys, _fake_batch(state, keys[1], config), config)
+    return _critic_step_with(state, data, _critic_keys(state, state.critic_updates), config)
 
 
 def critic_unroll(config: Config) -> int:
@@ -84,50 +158,81 @@ def critic_unroll(config: Config) -> int:
     return config.n_critic if jax.default_backend() == "cpu" else 1
 
 
-def _critic_steps(state: TrainState, data: jax.Array, config: Config) -> tuple[TrainState, Metrics]:
-    """n_critic critic updates under `lax.scan`; metrics stacked along a leading axis.
+def _critic_steps(state: TrainState, data: jax.Array, config: Config,
+                  count: int | None = None) -> tuple[TrainState, Metrics]:
+    """`count` (default n_critic) critic updates under `lax.scan`; metrics stacked along a
+    leading axis.
 
-    The generator does not change during these updates, so all n_critic fake batches are made up
-    front in one vmapped call (BatchNorm statistics stay per batch): the same numbers as making
-    each inside its update, with fewer and larger kernels.
+    The generator does not change during these updates, so unless its running statistics must
+    follow each fake batch ("train-update"), all fake batches are made up front in one vmapped
+    call (BatchNorm statistics stay per batch): the same numbers as making each inside its
+    update, with fewer and larger kernels.
     """
-    updates = state.critic_updates + jnp.arange(config.n_critic)
+    count = count or config.n_critic
+    updates = state.critic_updates + jnp.arange(count)
     keys = jax.vmap(lambda update: _critic_keys(state, update))(updates)
-    fakes = jax.vmap(lambda key: _fake_batch(state, key, config))(keys[:, 1])
+    unroll = min(critic_unroll(config), count)
+    if config.fake_batches == "train-update":
+        return jax.lax.scan(lambda carry, k: _critic_step_with(carry, data, k, config), state,
+                            keys, unroll=unroll)
+    fakes = jax.vmap(lambda key: _fake_batch(state, key, config)[0])(keys[:, 1])
 
     def body(carry, inputs):
         return _critic_update(carry, data, *inputs, config)
 
-    return jax.lax.scan(body, state, (keys, fakes), unroll=critic_unroll(config))
+    return jax.lax.scan(body, state, (keys, fakes), unroll=unroll)
+
+
+def critic_count(step: jax.Array, config: Config) -> jax.Array:
+    """Critic updates in generator iteration `step` (0-based) under the config's schedule."""
+    if config.critic_schedule == "official":
+        long = (step < OFFICIAL_WARMUP) | (step % OFFICIAL_EVERY == 0)
+        return jnp.where(long, OFFICIAL_LONG, config.n_critic)
+    return jnp.asarray(config.n_critic)
 
 
 def _generator_step(state: TrainState, config: Config) -> tuple[TrainState, Metrics]:
     generator, critic = models.build(config)
     noise_key, dropout_key = jax.random.split(
         jax.random.fold_in(stream(state.key, GENERATOR), state.step))
+    if config.keras_exact:  # the seed's combined.train_on_batch(noise, ...) reuses the loop's noise
+        noise_key = _critic_keys(state, state.critic_updates - 1)[1]
     z = jax.random.normal(noise_key, (config.batch_size, config.latent_dim))
 
     def loss_fn(params):
         fake, updated = generator.apply({"params": params, "batch_stats": state.gen_stats}, z,
                                         train=True, mutable=["batch_stats"])
-        scores, _ = critic.apply({"params": state.critic_params, "batch_stats": state.critic_stats},
-                                 fake, train=True, rngs={"dropout": dropout_key},
-                                 mutable=["batch_stats"])
-        return losses.generator_loss(scores), updated["batch_stats"]
+        scores, _ = _critic_scores(critic, state.critic_params, state.critic_stats, fake,
+                                   dropout_key)
+        return losses.generator_objective(config.loss, scores), updated["batch_stats"]
 
     (loss, stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.gen_params)
-    updates, opt_state = optim.rmsprop(config).update(grads, state.gen_opt, state.gen_params)
+    updates, opt_state = optim.optimizer(config).update(grads, state.gen_opt, state.gen_params)
     state = state.replace(gen_params=optax.apply_updates(state.gen_params, updates),
                           gen_stats=stats, gen_opt=opt_state, step=state.step + 1)
-    return state, {"generator_loss": loss}
+    metrics = {"generator_loss": loss}
+    if config.keras_exact:
+        metrics["seed_g_loss"] = 1.0 - loss
+    return state, metrics
+
+
+def _last_critic_metrics(result: tuple[TrainState, Metrics]) -> tuple[TrainState, Metrics]:
+    state, metrics = result
+    return state, {k: v[-1] for k, v in metrics.items()}
 
 
 def _train_step(state: TrainState, data: jax.Array, config: Config) -> tuple[TrainState, Metrics]:
     """One generator iteration. Reports the last critic update's loss: the best-trained critic's
     Wasserstein estimate, the quantity the WGAN paper plots."""
-    state, critic_metrics = _critic_steps(state, data, config)
+    if config.critic_schedule == "official":
+        state, critic_metrics = jax.lax.cond(
+            critic_count(state.step, config) == OFFICIAL_LONG,
+            lambda s: _last_critic_metrics(_critic_steps(s, data, config, OFFICIAL_LONG)),
+            lambda s: _last_critic_metrics(_critic_steps(s, data, config)), state)
+    else:
+        state, critic_metrics = _last_critic_metrics(_critic_steps(state, data, config))
     state, generator_metrics = _generator_step(state, config)
-    return state, {**{k: v[-1] for k, v in critic_metrics.items()}, **generator_metrics}
+    return state, {**critic_metrics, **generator_metrics}
 
 
 def _train_chunk(state: TrainState, data: jax.Array, config: Config,

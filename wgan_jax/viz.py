@@ -26,9 +26,13 @@ def grid(images: np.ndarray, rows: int = 5, cols: int = 5, gap: int = 2) -> np.n
     return canvas
 
 
-def save_grid(images: np.ndarray, path: str | Path, scale: int = 2) -> None:
-    """Writes a 5x5 grid as a PNG, each pixel drawn as scale x scale (MNIST is tiny)."""
-    picture = grid(images).repeat(scale, axis=0).repeat(scale, axis=1)
+def save_grid(images: np.ndarray, path: str | Path, scale: int = 2, rows: int = 5,
+              cols: int = 5) -> None:
+    """Writes a rows x cols grid as a PNG, each pixel drawn as scale x scale (MNIST is tiny)."""
+    _save_picture(grid(images, rows, cols).repeat(scale, axis=0).repeat(scale, axis=1), path)
+
+
+def _save_picture(picture: np.ndarray, path: str | Path) -> None:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     if picture.shape[-1] == 1:
         matplotlib.image.imsave(path, picture[..., 0], cmap="gray", vmin=0, vmax=255)
@@ -44,6 +48,7 @@ def read_metrics(path: str | Path) -> list[dict]:
 
 def plot_losses(records: list[dict], path: str | Path) -> None:
     """Critic loss and the Wasserstein estimate (= -critic loss) against generator iterations."""
+    records = [r for r in records if "wasserstein_estimate" in r]
     iterations = [r["iteration"] for r in records]
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 5.5), sharex=True)
     top.plot(iterations, [r["wasserstein_estimate"] for r in records], color="tab:blue")
@@ -57,6 +62,114 @@ def plot_losses(records: list[dict], path: str | Path) -> None:
     bottom.legend()
     for axis in (top, bottom):
         axis.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def save_class_grid(images: np.ndarray, probs: np.ndarray, path: str | Path, per_class: int = 10,
+                    scale: int = 2) -> None:
+    """A row per predicted class holding its `per_class` most confident samples (blank cells where
+    a class has fewer): shows at a glance which classes the generator draws, and how well."""
+    classes = probs.shape[1]
+    predicted, confidence = probs.argmax(axis=1), probs.max(axis=1)
+    blank = -np.ones_like(images[0])
+    rows = []
+    for c in range(classes):
+        members = np.flatnonzero(predicted == c)
+        members = members[np.argsort(-confidence[members], kind="stable")][:per_class]
+        rows += [images[i] for i in members] + [blank] * (per_class - len(members))
+    picture = grid(np.stack(rows), classes, per_class)
+    _save_picture(picture.repeat(scale, axis=0).repeat(scale, axis=1), path)
+
+
+def median_filter(values: np.ndarray, window: int) -> np.ndarray:
+    """Running median over an odd `window`, the window shrinking at the ends (no padding values):
+    the WGAN paper's plots of the Wasserstein estimate are median-filtered like this."""
+    values = np.asarray(values, np.float64)
+    half = window // 2
+    return np.array([np.median(values[max(0, i - half):i + half + 1]) for i in range(len(values))])
+
+
+def _smoothing_window(count: int) -> int:
+    return max(1, count // 20) | 1
+
+
+def plot_training(records: list[dict], path: str | Path) -> None:
+    """The Wasserstein estimate (raw, faint, and median-filtered) and the Fréchet distance of the
+    evaluation records, over generator iterations, on one figure with two y axes."""
+    logs = [r for r in records if "wasserstein_estimate" in r]
+    evals = [r for r in records if any(k.startswith("fd_") for k in r)]
+    fig, left = plt.subplots(figsize=(7, 4))
+    if logs:
+        its = [r["iteration"] for r in logs]
+        w = np.array([r["wasserstein_estimate"] for r in logs])
+        left.plot(its, w, color="tab:blue", alpha=0.25, linewidth=0.8)
+        left.plot(its, median_filter(w, _smoothing_window(len(w))), color="tab:blue",
+                  label="Wasserstein estimate (median-filtered)")
+    left.set_xlabel("generator iteration")
+    left.set_ylabel("Wasserstein estimate", color="tab:blue")
+    left.grid(alpha=0.3)
+    if evals:
+        key = next(k for k in evals[0] if k.startswith("fd_"))
+        right = left.twinx()
+        right.plot([r["iteration"] for r in evals], [r[key] for r in evals], "o-",
+                   color="tab:red", label=key)
+        right.set_ylabel(f"{key} (lower is better)", color="tab:red")
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_coverage(shares: list[float], path: str | Path) -> None:
+    """Bar chart of the share of samples predicted as each class, against the uniform share."""
+    fig, axis = plt.subplots(figsize=(6, 3))
+    axis.bar(range(len(shares)), shares, color="tab:gray")
+    axis.axhline(1 / len(shares), color="tab:red", linestyle="--", label="uniform")
+    axis.set_xticks(range(len(shares)))
+    axis.set_xlabel("predicted class")
+    axis.set_ylabel("share of samples")
+    axis.legend()
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_compare(histories: list[list[dict]], logs: list[list[dict]], labels: list[str],
+                 path: str | Path) -> None:
+    """Several runs overlaid: the Fréchet distance (left) and the median-filtered Wasserstein
+    estimate (right) against generator iterations."""
+    fig, (quality, estimate) = plt.subplots(1, 2, figsize=(11, 4))
+    for history, log, label in zip(histories, logs, labels):
+        if history:
+            key = next(k for k in history[0] if k.startswith("fd_"))
+            quality.plot([r["iteration"] for r in history], [r[key] for r in history], "o-",
+                         label=label)
+            quality.set_ylabel(f"{key} (lower is better)")
+        log = [r for r in log if "wasserstein_estimate" in r]
+        if log:
+            w = [r["wasserstein_estimate"] for r in log]
+            estimate.plot([r["iteration"] for r in log], median_filter(w, _smoothing_window(len(w))),
+                          label=label)
+    estimate.set_ylabel("Wasserstein estimate (median-filtered)")
+    for axis in (quality, estimate):
+        axis.set_xlabel("generator iteration")
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def side_by_side(pictures: list[str | Path], labels: list[str], path: str | Path) -> None:
+    """Saved sample grids in one row, each titled with its run's label."""
+    fig, axes = plt.subplots(1, len(pictures), figsize=(3.2 * len(pictures), 3.5), squeeze=False)
+    for axis, picture, label in zip(axes[0], pictures, labels):
+        axis.imshow(matplotlib.image.imread(picture), cmap="gray")
+        axis.set_title(label, fontsize=9)
+        axis.axis("off")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

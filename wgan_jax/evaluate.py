@@ -1,0 +1,251 @@
+"""Sample quality of a generator: metrics against the real test set, reports and comparisons.
+
+    python -m wgan_jax.evaluate WORKDIR                     # report.md, report.json, figures
+    python -m wgan_jax.evaluate --compare A B C --out DIR   # several runs side by side
+
+Generated images come from a fixed noise set (the run's EVAL random stream), so a run's scores
+are reproducible and comparable across its iterations; the real reference is the dataset's
+10,000-image test split, and the training split's first 10,000 images give the floor a perfect
+generator would reach.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from wgan_jax import classifier, data, metrics, steps, viz
+from wgan_jax import config as config_lib
+from wgan_jax.config import Config
+from wgan_jax.errors import ArgumentParser, UserError
+from wgan_jax.state import EVAL, TrainState, stream
+
+GENERATE_BATCH = classifier.EVAL_BATCH
+
+
+class Evaluator:
+    """Scores generators of one config against its dataset's test split.
+
+    `dispatch` only enqueues device work (generation and classification) and returns device
+    arrays; `finish` brings them to the host and computes the metrics. The training loop calls
+    the two apart so the device never waits for the host.
+    """
+
+    def __init__(self, config: Config, samples: int | None = None):
+        self.name = config.dataset
+        self.params = classifier.load(self.name)
+        if tuple(config.image_shape) != (28, 28, 1):
+            raise UserError(f"the {self.name} classifier takes 28x28x1 images, not {config.image_shape}")
+        self.samples = samples or config.eval_samples
+        self.real = _real_reference(config.dataset, config.data_dir)
+        self.z = jax.random.normal(stream(jax.random.PRNGKey(config.seed), EVAL),
+                                   (-(-self.samples // GENERATE_BATCH) * GENERATE_BATCH,
+                                    config.latent_dim))
+
+    def generate(self, state: TrainState, config: Config) -> jax.Array:
+        """The evaluation images (samples, H, W, C) in [-1, 1], on the device."""
+        images = [steps.generate(state, self.z[i:i + GENERATE_BATCH], config)
+                  for i in range(0, len(self.z), GENERATE_BATCH)]
+        return jnp.concatenate(images)[:self.samples]
+
+    def dispatch(self, state: TrainState, config: Config) -> tuple[jax.Array, jax.Array]:
+        return classifier.classify(self.params, self.generate(state, config))
+
+    def finish(self, outputs: tuple[jax.Array, jax.Array]) -> dict:
+        probs, features = (np.asarray(x) for x in outputs)
+        return self.score(probs, features)
+
+    def score(self, probs: np.ndarray, features: np.ndarray) -> dict:
+        return metrics.all_metrics(self.real, features, probs, self.name)
+
+    def __call__(self, state: TrainState, config: Config) -> dict:
+        return self.finish(self.dispatch(state, config))
+
+    def reference(self, config: Config) -> dict:
+        """The same metrics for real training images in place of generated ones: the floor."""
+        train = data.load(config.dataset, config.data_dir, split="train")
+        probs, features = classifier.predict(self.params, train.images[:self.samples])
+        return self.score(probs, features)
+
+
+@functools.lru_cache(maxsize=4)
+def _real_reference(dataset: str, data_dir: str | None) -> metrics.Reference:
+    """The test split's features and what the metrics need of them, once per process."""
+    test = data.load(dataset, data_dir, split="test")
+    _, features = classifier.predict(classifier.load(dataset), test.images)
+    return metrics.Reference.of(features)
+
+
+def quality_key(record: dict) -> str | None:
+    """The Fréchet-distance key of an evaluation record (fd_mnist, fd_fashion_mnist), if any."""
+    return next((k for k in record if k.startswith("fd_")), None)
+
+
+def _load_run(workdir: Path) -> tuple[Config, TrainState, list[dict]]:
+    from wgan_jax.checkpoint import Checkpoints  # orbax is only needed to read a run
+
+    if not (workdir / "checkpoints").is_dir():
+        raise UserError(f"{workdir}: no checkpoints folder; is this a training workdir?")
+    manager = Checkpoints(workdir)
+    try:
+        config = config_lib.from_dict(manager.metadata()["config"])
+        state = manager.restore(config)
+    finally:
+        manager.close()
+    metrics_path = workdir / "metrics.jsonl"
+    records = viz.read_metrics(metrics_path) if metrics_path.exists() else []
+    return config, state, records
+
+
+def report(workdir: str | Path, samples: int | None = None) -> dict:
+    """Evaluates the latest checkpoint of a run; writes report.md, report.json and report/*.png
+    into the workdir. Returns the report dict."""
+    workdir = Path(workdir)
+    config, state, records = _load_run(workdir)
+    evaluator = Evaluator(config, samples)
+    probs, features = (np.asarray(x) for x in evaluator.dispatch(state, config))
+    final = evaluator.score(probs, features)
+    reference = evaluator.reference(config)
+    images = np.asarray(evaluator.generate(state, config))
+    figures = workdir / "report"
+    viz.save_grid(images[:100], figures / "samples.png", rows=10, cols=10)
+    viz.save_class_grid(images, probs, figures / "per_class.png")
+    viz.plot_training(records, figures / "curves.png")
+    viz.plot_coverage(final["class_shares"], figures / "coverage.png")
+    result = {"workdir": str(workdir), "iteration": int(state.step), "samples": evaluator.samples,
+              "dataset": config.dataset, "preset": config.preset, "metrics": final,
+              "real_train_vs_test": reference,
+              "history": [r for r in records if quality_key(r)],
+              "config": config_lib.to_dict(config)}
+    (workdir / "report.json").write_text(json.dumps(result, indent=2) + "\n")
+    (workdir / "report.md").write_text(_report_markdown(result))
+    return result
+
+
+_EXPLAIN = {
+    "fd": "Fréchet distance between Gaussians fitted to the classifier's 128-d features "
+          "(lower is better; not FID: the features are this project's classifier's)",
+    "kid": "kernel (MMD^2, cubic kernel) distance in the same features; unbiased, can dip below 0",
+    "classifier_score": "exp(E KL(p(y|x) || p(y))): up to 10 for confident, balanced classes",
+    "coverage_kl": "KL of the predicted-class histogram from uniform: 0 balanced, 2.30 one class",
+    "precision": "share of samples inside the real data's 3-NN manifold (quality)",
+    "recall": "share of real images inside the samples' 3-NN manifold (diversity)",
+}
+
+SCALARS = ("fd", "kid", "classifier_score", "coverage_kl", "precision", "recall")
+
+
+def _value(record: dict, key: str) -> float:
+    """A metric by its short name: fd and kid carry the classifier's name as a suffix."""
+    if key in ("fd", "kid"):
+        return next(v for k, v in record.items() if k.startswith(key + "_"))
+    return record[key]
+
+
+def _report_markdown(result: dict) -> str:
+    m, ref = result["metrics"], result["real_train_vs_test"]
+    fd_key = quality_key(m)
+    lines = [f"# Evaluation of `{result['workdir']}`", "",
+             f"Preset `{result['preset']}`, dataset `{result['dataset']}`, iteration "
+             f"{result['iteration']}; {result['samples']} generated images against the "
+             f"{result['dataset']} test split. The last column is real training images scored "
+             f"the same way: what a perfect generator would reach.", "",
+             "| metric | this run | real train images | meaning |", "| --- | --- | --- | --- |"]
+    for key in SCALARS:
+        name = fd_key if key == "fd" else ("kid_" + fd_key[3:] if key == "kid" else key)
+        lines.append(f"| {name} | {_value(m, key):.4g} | {_value(ref, key):.4g} | {_EXPLAIN[key]} |")
+    shares = ", ".join(f"{i}: {s:.3f}" for i, s in enumerate(m["class_shares"]))
+    lines += ["", f"Predicted class shares: {shares}.", ""]
+    history = result["history"]
+    if history:
+        lines += ["## Over training", "", "| iteration | " + fd_key + " | classifier score | coverage KL |",
+                  "| --- | --- | --- | --- |"]
+        lines += [f"| {r['iteration']} | {r[fd_key]:.4g} | {r['classifier_score']:.3f} | "
+                  f"{r['coverage_kl']:.3f} |" for r in history]
+        lines.append("")
+    lines += ["## Figures", "", "Samples (10x10):", "", "![samples](report/samples.png)", "",
+              "Samples sorted by predicted class (a row per class, most confident first):", "",
+              "![per class](report/per_class.png)", "",
+              "Wasserstein estimate (median-filtered) and quality over training:", "",
+              "![curves](report/curves.png)", "", "Class coverage:", "",
+              "![coverage](report/coverage.png)", ""]
+    return "\n".join(lines)
+
+
+def compare(workdirs: list[str | Path], out: str | Path, samples: int | None = None) -> dict:
+    """Several runs side by side: each run's report (made if missing), one table, overlaid
+    curves and the sample grids in a row; written to out/compare.md, compare.json, *.png."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    results = []
+    for workdir in map(Path, workdirs):
+        path = workdir / "report.json"
+        results.append(json.loads(path.read_text()) if path.exists() else report(workdir, samples))
+    labels = _labels(results)
+    viz.plot_compare([r["history"] for r in results],
+                     [viz.read_metrics(Path(r["workdir"]) / "metrics.jsonl") for r in results],
+                     labels, out / "compare_curves.png")
+    viz.side_by_side([Path(r["workdir"]) / "report" / "samples.png" for r in results], labels,
+                     out / "compare_samples.png")
+    fd_key = quality_key(results[0]["metrics"])
+    names = [fd_key, "kid_" + fd_key[3:], *SCALARS[2:]]
+    lines = ["# Comparison", "", "| run | iteration | " + " | ".join(names) + " |",
+             "| --- | --- | " + " | ".join("---" for _ in SCALARS) + " |"]
+    for label, r in zip(labels, results):
+        lines.append(f"| {label} | {r['iteration']} | "
+                     + " | ".join(f"{_value(r['metrics'], k):.4g}" for k in SCALARS) + " |")
+    ref = results[0]["real_train_vs_test"]
+    lines.append("| real train images | - | " + " | ".join(f"{_value(ref, k):.4g}" for k in SCALARS)
+                 + " |")
+    lines += ["", f"{names[0]} and {names[1]} are in the {fd_key[3:]} classifier's feature space "
+              "(see report.md of each run).", "", "![curves](compare_curves.png)", "",
+              "![samples](compare_samples.png)", ""]
+    (out / "compare.md").write_text("\n".join(lines))
+    summary = {"runs": [{"label": label, "workdir": r["workdir"], "iteration": r["iteration"],
+                         "metrics": r["metrics"]} for label, r in zip(labels, results)],
+               "real_train_vs_test": ref}
+    (out / "compare.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def _labels(results: list[dict]) -> list[str]:
+    """Short names for runs: the workdir's folder name, made unique."""
+    names = [Path(r["workdir"]).name for r in results]
+    return [n if names.count(n) == 1 else str(Path(r["workdir"])) for n, r in zip(names, results)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = ArgumentParser(
+        prog="python -m wgan_jax.evaluate",
+        description="Evaluate a training run's latest checkpoint, or compare several runs.")
+    parser.add_argument("workdirs", nargs="+", help="training workdir(s)")
+    parser.add_argument("--compare", action="store_true", help="compare the given runs")
+    parser.add_argument("--out", help="output folder of --compare (default: comparison/)")
+    parser.add_argument("--samples", type=int, help="generated images (default: the run's eval_samples)")
+    args = parser.parse_args(argv)
+    try:
+        if args.samples is not None and args.samples < 100:
+            raise UserError(f"--samples must be at least 100, got {args.samples}")
+        if args.compare or len(args.workdirs) > 1:
+            compare(args.workdirs, args.out or "comparison", args.samples)
+            print(f"wrote {Path(args.out or 'comparison') / 'compare.md'}")
+        else:
+            result = report(args.workdirs[0], args.samples)
+            key = quality_key(result["metrics"])
+            print(f"{key} {result['metrics'][key]:.4g} (real train images: "
+                  f"{result['real_train_vs_test'][key]:.4g}); wrote "
+                  f"{Path(args.workdirs[0]) / 'report.md'}")
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
