@@ -50,6 +50,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     flag("--eval-every", type=int, help="score samples (fd_mnist, KID, ...) every N iterations "
                                        "and at the end; 0 turns evaluation off")
     flag("--eval-samples", type=int, help="generated images per evaluation")
+    flag("--devices", type=int, help="split each batch over this many local devices (default: "
+                                     "all; the batch size must be a multiple)")
     flag("--resume", action="store_true",
          help="continue the run in --workdir from its latest checkpoint (its config is reused; "
               "only --iterations and the output intervals may change)")
@@ -62,7 +64,7 @@ def build_config(args: argparse.Namespace, workdir: str) -> config_lib.Config:
         clip=args.clip, lr=args.lr, seed=args.seed, dataset=args.dataset, data_dir=args.data_dir,
         sample_every=args.sample_every, log_every=args.log_every,
         checkpoint_every=args.checkpoint_every, eval_every=args.eval_every,
-        eval_samples=args.eval_samples)
+        eval_samples=args.eval_samples, devices=args.devices)
     if args.resume:
         if args.preset is not None:
             overrides["preset"] = args.preset

@@ -72,6 +72,7 @@ def test_short_quick_run_writes_every_output(tmp_path):
     (["--log-every", "-3"], "log_every must be a positive integer"),
     (["--eval-every", "-1"], "eval_every must be >= 0"),
     (["--eval-samples", "10"], "eval_samples must be at least 100"),
+    (["--devices", "3"], "this machine has 1 cpu device(s)"),
 ])
 def test_bad_input_is_one_line_and_exit_code_2(tmp_path, args, message):
     result = train(*args, "--workdir", str(tmp_path / "w"))
@@ -98,7 +99,7 @@ def test_help_lists_every_flag():
     assert result.returncode == 0
     for flag in ("--preset", "--loss", "--iterations", "--batch-size", "--n-critic", "--clip", "--lr",
                  "--seed", "--workdir", "--dataset", "--data-dir", "--sample-every", "--log-every",
-                 "--checkpoint-every", "--eval-every", "--eval-samples", "--resume"):
+                 "--checkpoint-every", "--eval-every", "--eval-samples", "--devices", "--resume"):
         assert flag in result.stdout
 
 

@@ -28,7 +28,8 @@ from wgan_jax.state import TrainState, init_state
 # Fields that may change when a run is resumed: how long it runs and what it writes, not what it
 # computes.
 RESUMABLE_FIELDS = ("iterations", "sample_every", "log_every", "checkpoint_every",
-                    "keep_checkpoints", "iters_per_dispatch", "eval_every", "eval_samples")
+                    "keep_checkpoints", "iters_per_dispatch", "eval_every", "eval_samples",
+                    "devices")
 
 
 def dataset_identity(dataset: Dataset) -> dict[str, Any]:

@@ -114,6 +114,9 @@ class Config:
     eval_samples: int = 10000
     # How many checkpoints to keep (the newest).
     keep_checkpoints: int = 3
+    # Devices the batch is split over (data parallel, wgan_jax.distributed); 0 = all of them.
+    # batch_size must be a multiple of it.
+    devices: int = 0
     # Generator iterations per compiled dispatch (an outer lax.scan when > 1). 1 measured fastest
     # on both CPU (XLA:CPU runs a scan of scans ~11x slower) and an H100 (3.48 vs 3.75 ms per
     # iteration at 50 per dispatch; benchmarks/NOTES.md). Log and sample points fall on chunk ends.
@@ -162,6 +165,8 @@ class Config:
             raise UserError(f"eval_samples must be at least 100, got {self.eval_samples}")
         if self.iters_per_dispatch < 1:
             raise UserError(f"iters_per_dispatch must be at least 1, got {self.iters_per_dispatch}")
+        if self.devices < 0:
+            raise UserError(f"devices must be >= 0 (0 = all), got {self.devices}")
         if self.critic_unroll < 0:
             raise UserError(f"critic_unroll must be >= 0 (0 = pick per backend), got {self.critic_unroll}")
         if not self.dataset:

@@ -9,6 +9,7 @@ a sample grid, and raise `Interrupted`.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -24,7 +25,7 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, 
                            TimeRemainingColumn)
 
 from wgan_jax import config as config_lib
-from wgan_jax import classifier, data, steps, viz
+from wgan_jax import classifier, data, distributed, steps, viz
 from wgan_jax.checkpoint import Checkpoints, config_differences, dataset_identity
 from wgan_jax.config import Config
 from wgan_jax.errors import UserError
@@ -194,6 +195,8 @@ def run(config: Config, workdir: str | Path, console: Console | None = None,
 
 def _train(config: Config, workdir: Path, console: Console, resume: bool, dataset: data.Dataset,
            identity: dict, checkpoints: Checkpoints) -> dict:
+    mesh = distributed.data_mesh(config.devices or None)
+    distributed.check_batch(config, mesh)
     key = jax.random.PRNGKey(config.seed)
     if resume:
         saved = checkpoints.metadata()["dataset"]
@@ -216,6 +219,10 @@ def _train(config: Config, workdir: Path, console: Console, resume: bool, datase
     writer = _Writer(workdir, config, dataset, start)
     clock = time.perf_counter()
     images = jax.device_put(dataset.images)
+    chunk, mesh_scope = steps.train_chunk, contextlib.nullcontext()
+    if mesh.devices.size > 1:  # data parallel: the same steps, the batch split over devices
+        state, images = distributed.replicate(state, mesh), distributed.replicate(images, mesh)
+        chunk, mesh_scope = distributed.train_chunk(mesh), jax.set_mesh(mesh)
     fixed_z = jax.random.normal(stream(key, SAMPLES), (SAMPLE_COUNT, config.latent_dim))
     every = (config.log_every, config.sample_every, config.checkpoint_every, config.eval_every)
     lengths = chunk_lengths(config.iterations, config.iters_per_dispatch, *filter(None, every),
@@ -264,10 +271,10 @@ def _train(config: Config, workdir: Path, console: Console, resume: bool, datase
         checkpoints.save(state, config, identity)
 
     try:
-        with Progress(*columns, console=console) as progress, _StopRequest() as stop:
+        with Progress(*columns, console=console) as progress, _StopRequest() as stop, mesh_scope:
             task = progress.add_task("train", total=config.iterations, completed=start, w="-")
             for length in lengths:
-                state, metrics = steps.train_chunk(state, images, config, length)
+                state, metrics = chunk(state, images, config, length)
                 read_back(progress, task)  # the previous chunk's, while this one runs
                 iteration += length
                 unlogged.append(metrics)

@@ -39,9 +39,18 @@ Metrics = dict[str, jax.Array]
 OFFICIAL_LONG, OFFICIAL_WARMUP, OFFICIAL_EVERY = 100, 25, 500
 
 
+def shard_batch(x: jax.Array) -> jax.Array:
+    """Splits a batch over the "data" axis of the mesh the caller set with `jax.set_mesh`
+    (wgan_jax.distributed); without one, x unchanged."""
+    mesh = jax.sharding.get_abstract_mesh()
+    if mesh.empty or "data" not in mesh.axis_names:
+        return x
+    return jax.lax.with_sharding_constraint(x, jax.sharding.PartitionSpec("data"))
+
+
 def real_batch(data: jax.Array, key: jax.Array, batch_size: int) -> jax.Array:
     """`batch_size` images drawn with replacement, scaled from uint8 to [-1, 1] as the seed does."""
-    index = jax.random.randint(key, (batch_size,), 0, data.shape[0])
+    index = shard_batch(jax.random.randint(key, (batch_size,), 0, data.shape[0]))
     return (jnp.take(data, index, axis=0).astype(jnp.float32) - 127.5) / 127.5
 
 
@@ -53,7 +62,7 @@ def _critic_keys(state: TrainState, update: jax.Array) -> jax.Array:
 def _fake_batch(state: TrainState, noise_key: jax.Array, config: Config) -> tuple[jax.Array, dict]:
     """A fake batch for the critic, and the generator's running statistics after making it."""
     generator, _ = models.build(config)
-    z = jax.random.normal(noise_key, (config.batch_size, config.latent_dim))
+    z = shard_batch(jax.random.normal(noise_key, (config.batch_size, config.latent_dim)))
     variables = {"params": state.gen_params, "batch_stats": state.gen_stats}
     if config.fake_batches == "inference":
         return jax.lax.stop_gradient(generator.apply(variables, z, train=False)), state.gen_stats
@@ -197,7 +206,7 @@ def _generator_step(state: TrainState, config: Config) -> tuple[TrainState, Metr
         jax.random.fold_in(stream(state.key, GENERATOR), state.step))
     if config.keras_exact:  # the seed's combined.train_on_batch(noise, ...) reuses the loop's noise
         noise_key = _critic_keys(state, state.critic_updates - 1)[1]
-    z = jax.random.normal(noise_key, (config.batch_size, config.latent_dim))
+    z = shard_batch(jax.random.normal(noise_key, (config.batch_size, config.latent_dim)))
 
     def loss_fn(params):
         fake, updated = generator.apply({"params": params, "batch_stats": state.gen_stats}, z,

@@ -139,8 +139,9 @@ def plot_coverage(shares: list[float], path: str | Path) -> None:
 
 def plot_compare(histories: list[list[dict]], logs: list[list[dict]], labels: list[str],
                  path: str | Path) -> None:
-    """Several runs overlaid: the Fréchet distance (left) and the median-filtered Wasserstein
-    estimate (right) against generator iterations."""
+    """Several runs overlaid: the Fréchet distance (left) and the median-filtered critic score
+    gap mean D(real) - mean D(fake) (right; the Wasserstein estimate for the WGAN losses), each
+    run's divided by its largest magnitude, since losses put it on scales 1e5 apart."""
     fig, (quality, estimate) = plt.subplots(1, 2, figsize=(11, 4))
     for history, log, label in zip(histories, logs, labels):
         if history:
@@ -150,10 +151,11 @@ def plot_compare(histories: list[list[dict]], logs: list[list[dict]], labels: li
             quality.set_ylabel(f"{key} (lower is better)")
         log = [r for r in log if "wasserstein_estimate" in r]
         if log:
-            w = [r["wasserstein_estimate"] for r in log]
-            estimate.plot([r["iteration"] for r in log], median_filter(w, _smoothing_window(len(w))),
-                          label=label)
-    estimate.set_ylabel("Wasserstein estimate (median-filtered)")
+            w = median_filter([r["wasserstein_estimate"] for r in log],
+                              _smoothing_window(len(log)))
+            scale = float(np.max(np.abs(w))) or 1.0
+            estimate.plot([r["iteration"] for r in log], w / scale, label=f"{label} (/ {scale:.2g})")
+    estimate.set_ylabel("critic score gap (median-filtered, scaled per run)")
     for axis in (quality, estimate):
         axis.set_xlabel("generator iteration")
         axis.grid(alpha=0.3)
