@@ -184,19 +184,19 @@ def run(config: Config, workdir: str | Path, console: Console | None = None,
     console = console or Console(stderr=True)
     workdir = Path(workdir)
     check_workdir(workdir, resume)
+    mesh = distributed.data_mesh(config.devices or None)
+    distributed.check_batch(config, mesh)
     config, dataset = prepare(config)
     identity = dataset_identity(dataset)
     checkpoints = Checkpoints(workdir, config.keep_checkpoints)
     try:
-        return _train(config, workdir, console, resume, dataset, identity, checkpoints)
+        return _train(config, workdir, console, resume, dataset, identity, checkpoints, mesh)
     finally:
         checkpoints.close()
 
 
 def _train(config: Config, workdir: Path, console: Console, resume: bool, dataset: data.Dataset,
-           identity: dict, checkpoints: Checkpoints) -> dict:
-    mesh = distributed.data_mesh(config.devices or None)
-    distributed.check_batch(config, mesh)
+           identity: dict, checkpoints: Checkpoints, mesh: jax.sharding.Mesh) -> dict:
     key = jax.random.PRNGKey(config.seed)
     if resume:
         saved = checkpoints.metadata()["dataset"]
