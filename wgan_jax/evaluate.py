@@ -159,7 +159,8 @@ def _report_markdown(result: dict) -> str:
              "| metric | this run | real train images | meaning |", "| --- | --- | --- | --- |"]
     for key in SCALARS:
         name = fd_key if key == "fd" else ("kid_" + fd_key[3:] if key == "kid" else key)
-        lines.append(f"| {name} | {_value(m, key):.4g} | {_value(ref, key):.4g} | {_EXPLAIN[key]} |")
+        meaning = _EXPLAIN[key].replace("|", "\\|")  # a bare | would split the table cell
+        lines.append(f"| {name} | {_value(m, key):.4g} | {_value(ref, key):.4g} | {meaning} |")
     shares = ", ".join(f"{i}: {s:.3f}" for i, s in enumerate(m["class_shares"]))
     lines += ["", f"Predicted class shares: {shares}.", ""]
     history = result["history"]
