@@ -12,7 +12,7 @@ import jax
 from rich.console import Console
 
 from wgan_jax import config as config_lib
-from wgan_jax import loop, models
+from wgan_jax import distributed, loop, models
 from wgan_jax.errors import ArgumentParser, UserError
 
 # Seconds per generator iteration on 2 x86-64 cores = BASE + PER_GFLOP * GFLOP per iteration, fitted
@@ -38,9 +38,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     flag("--iterations", type=int, help="generator iterations (preset's if unset)")
     flag("--batch-size", type=int, help="images per batch (preset's if unset)")
     flag("--n-critic", type=int, help="critic updates per generator update (preset's if unset)")
-    flag("--clip", type=float, help="clip critic parameters to [-clip, clip] (preset's if unset)")
-    flag("--lr", type=float, help="learning rate of both networks (preset's or loss's if unset)")
+    flag("--clip", type=_numbers, help="clip critic parameters to [-clip, clip]; with --seeds, a "
+                                       "comma-separated list gives each run its own (preset's if unset)")
+    flag("--lr", type=_numbers, help="learning rate of both networks; with --seeds, a "
+                                     "comma-separated list gives each run its own (preset's or "
+                                     "loss's if unset)")
     flag("--seed", type=int, help="root random seed (preset's if unset)")
+    flag("--seeds", type=int, help="train this many runs at once (seeds --seed, --seed+1, ...) "
+                                   "in one vmapped program; each writes WORKDIR/run-<i>/, and "
+                                   "WORKDIR/summary.md gives mean and spread (default: 1, or the "
+                                   "length of a --clip/--lr list)")
     flag("--workdir", help="output folder (default: runs/<timestamp>)")
     flag("--dataset", help="mnist (bundled) or a tensorflow-datasets image dataset name")
     flag("--data-dir", help="folder with the four standard IDX files; overrides --dataset")
@@ -52,16 +59,49 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     flag("--eval-samples", type=int, help="generated images per evaluation")
     flag("--devices", type=int, help="split each batch over this many local devices (default: "
                                      "all; the batch size must be a multiple)")
+    flag("--coordinator", help="HOST:PORT of process 0, for a run over several hosts (one "
+                               "process per host; env JAX_COORDINATOR_ADDRESS)")
+    flag("--num-processes", type=int, help="processes in a multi-host run (env JAX_NUM_PROCESSES)")
+    flag("--process-id", type=int, help="this process's index, 0 to N-1 (env JAX_PROCESS_ID)")
+    flag("--distributed", action="store_true",
+         help="join a multi-host run whose topology JAX detects (Cloud TPU slice, SLURM, Open MPI)")
     flag("--resume", action="store_true",
          help="continue the run in --workdir from its latest checkpoint (its config is reused; "
               "only --iterations and the output intervals may change)")
     return parser.parse_args(argv)
 
 
+def _numbers(text: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or a comma-separated list of "
+                                         f"numbers, got {text!r}") from None
+    return values
+
+
+def _per_run(args: argparse.Namespace) -> dict:
+    """--clip/--lr as config fields: one value sets clip/lr; a list sets run_clips/run_lrs (and
+    --seeds, if unset, to its length)."""
+    fields, seeds = {}, args.seeds
+    for name in ("clip", "lr"):
+        values = getattr(args, name)
+        if values is None:
+            continue
+        if len(values) == 1:
+            fields[name] = values[0]
+            continue
+        if seeds is None:
+            seeds = len(values)
+        fields[f"run_{name}s"] = values
+        fields[name] = values[0]
+    return {**fields, "seeds": seeds}
+
+
 def build_config(args: argparse.Namespace, workdir: str) -> config_lib.Config:
     overrides = dict(
         loss=args.loss, iterations=args.iterations, batch_size=args.batch_size, n_critic=args.n_critic,
-        clip=args.clip, lr=args.lr, seed=args.seed, dataset=args.dataset, data_dir=args.data_dir,
+        **_per_run(args), seed=args.seed, dataset=args.dataset, data_dir=args.data_dir,
         sample_every=args.sample_every, log_every=args.log_every,
         checkpoint_every=args.checkpoint_every, eval_every=args.eval_every,
         eval_samples=args.eval_samples, devices=args.devices)
@@ -92,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     workdir = args.workdir or os.path.join("runs", datetime.datetime.now().strftime("%Y%m%d-%H%M%S"))
     try:
+        distributed.initialize(args.coordinator, args.num_processes, args.process_id,
+                               auto=args.distributed)
         config = build_config(args, workdir)
         console = Console(stderr=True)
         notice = cpu_notice(config)

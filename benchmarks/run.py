@@ -24,6 +24,28 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
+def machine() -> dict:
+    """The machine a result file came from."""
+    import jax
+
+    device = jax.devices()[0]
+    return {"jax_device": str(device), "device_kind": getattr(device, "device_kind", "cpu"),
+            "cpu_count": os.cpu_count(), "platform": platform.platform(),
+            "python": platform.python_version(), "jax": jax.__version__}
+
+
+def write_report(out: str | None, timed_iterations: int, results: list[dict], **fields) -> None:
+    """Prints the results as one JSON line and, with `out`, writes them there with the date and
+    the machine."""
+    report = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+              "machine": machine(), **fields, "timed_iterations": timed_iterations,
+              "results": results}
+    print(json.dumps(report))
+    if out:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text(json.dumps(report, indent=2) + "\n")
+
+
 def jax_benchmark(images, batch_size: int, iterations: int, length: int, unroll: int = 0) -> dict:
     import jax
 
@@ -107,16 +129,7 @@ def main() -> int:
             ratio = f"{r['x_wgan_jax']:.1f}" if r["x_wgan_jax"] else "-"
             print(f"{r['impl']:32} {r['batch']:>5} {r['ms_per_iter']:>9.2f} {r['iters_per_s']:>8.1f} "
                   f"{r['compile_s']:>9.1f} {ratio:>10}")
-    report = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-              "machine": {"jax_device": str(jax.devices()[0]),
-                          "device_kind": getattr(jax.devices()[0], "device_kind", "cpu"),
-                          "cpu_count": os.cpu_count(), "platform": platform.platform(),
-                          "python": platform.python_version(), "jax": jax.__version__},
-              "timed_iterations": iterations, "results": results}
-    print(json.dumps(report))
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
+    write_report(args.out, iterations, results)
     return 0
 
 

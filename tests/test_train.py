@@ -67,7 +67,12 @@ def test_short_quick_run_writes_every_output(tmp_path):
     (["--dataset", "no_such_dataset"], "no_such_dataset"),  # not found, or tfds not installed
     (["--preset", "fast"], "invalid choice: 'fast'"),
     (["--clip", "0"], "clip must be a positive"),
-    (["--lr", "abc"], "invalid float value: 'abc'"),
+    (["--lr", "abc"], "expected a number or a comma-separated list of numbers, got 'abc'"),
+    (["--clip", "0.01,0.02", "--seeds", "3"], "2 clips given for 3 seeds"),
+    (["--seeds", "2", "--devices", "2"], "batched seeds run on one device"),
+    (["--num-processes", "2"], "a multi-process run needs --coordinator"),
+    (["--coordinator", "localhost:1", "--num-processes", "2", "--process-id", "2"],
+     "--process-id must be in [0, 2)"),
     (["--resume"], "no checkpoints in"),
     (["--log-every", "-3"], "log_every must be a positive integer"),
     (["--eval-every", "-1"], "eval_every must be >= 0"),
@@ -99,8 +104,19 @@ def test_help_lists_every_flag():
     assert result.returncode == 0
     for flag in ("--preset", "--loss", "--iterations", "--batch-size", "--n-critic", "--clip", "--lr",
                  "--seed", "--workdir", "--dataset", "--data-dir", "--sample-every", "--log-every",
-                 "--checkpoint-every", "--eval-every", "--eval-samples", "--devices", "--resume"):
+                 "--checkpoint-every", "--eval-every", "--eval-samples", "--devices", "--resume",
+                 "--seeds", "--coordinator", "--num-processes", "--process-id", "--distributed"):
         assert flag in result.stdout
+
+
+def test_a_clip_or_lr_list_gives_each_batched_run_its_own():
+    sys.path.insert(0, str(ROOT))
+    import train as cli
+
+    config = cli.build_config(cli.parse_args(["--clip", "0.01,0.02,0.05", "--lr", "1e-4"]), "w")
+    assert (config.seeds, config.run_clips, config.run_lrs, config.lr) == (3, (0.01, 0.02, 0.05), (), 1e-4)
+    config = cli.build_config(cli.parse_args(["--seeds", "4", "--clip", "0.02"]), "w")
+    assert (config.seeds, config.run_clips, config.clip) == (4, (), 0.02)
 
 
 def wait_for_metrics(workdir, lines, process, timeout=600):

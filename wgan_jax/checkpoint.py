@@ -20,6 +20,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 from wgan_jax import config as config_lib
+from wgan_jax import seeds
 from wgan_jax.config import Config
 from wgan_jax.data import Dataset
 from wgan_jax.errors import UserError
@@ -62,7 +63,7 @@ class Checkpoints:
 
     def save(self, state: TrainState, config: Config, dataset: dict[str, Any]) -> int:
         """Writes the state at its own iteration count; returns that count."""
-        step = int(state.step)
+        step = int(np.ravel(jax.device_get(state.step))[0])  # the same for all batched runs
         meta = {"config": config_lib.to_dict(config), "dataset": dataset}
         self.manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
                                                         meta=ocp.args.JsonSave(meta)),
@@ -74,10 +75,19 @@ class Checkpoints:
         step = self._step(step)
         return self.manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
 
-    def restore(self, config: Config, step: int | None = None) -> TrainState:
-        """The state saved at `step` (the latest by default), shaped as `config` says."""
+    def restore(self, config: Config, step: int | None = None,
+                sharding: jax.sharding.Sharding | None = None) -> TrainState:
+        """The state saved at `step` (the latest by default), shaped as `config` says (a leading
+        run axis when config.seeds > 1), placed with `sharding` (every process of a multi-host
+        run reads its own copies) or on the default device."""
         step = self._step(step)
-        abstract = jax.eval_shape(init_state, config, jax.random.PRNGKey(0))
+        if config.seeds > 1:
+            abstract = jax.eval_shape(seeds.init_states, config)
+        else:
+            abstract = jax.eval_shape(init_state, config, jax.random.PRNGKey(0))
+        sharding = sharding or jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+        abstract = jax.tree_util.tree_map(
+            lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding), abstract)
         try:
             restored = self.manager.restore(
                 step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract)))

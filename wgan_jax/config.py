@@ -98,6 +98,14 @@ class Config:
     # --- run
     # Root of every random stream in the run (init, batches, noise, dropout, sample noise).
     seed: int = 0
+    # Independent runs trained together in one compiled program (jax.vmap over the whole state;
+    # wgan_jax.seeds): run i uses seed + i, and run_clips[i] / run_lrs[i] when given. Each run
+    # writes its own outputs into workdir/run-<i>/, and summary.md gives mean and spread.
+    seeds: int = 1
+    # Per-run clip bounds, one per seed (empty: every run uses `clip`).
+    run_clips: tuple[float, ...] = ()
+    # Per-run learning rates, one per seed (empty: every run uses `lr`).
+    run_lrs: tuple[float, ...] = ()
     # Save a 5x5 sample grid every this many generator iterations.
     sample_every: int = 50
     # Read metrics back from the device and log them every this many generator iterations; the
@@ -142,9 +150,15 @@ class Config:
             raise UserError("keras_exact splits the real and fake updates; the gradient penalty "
                             "needs both in one update")
         for name in ("clip", "lr", "rmsprop_eps", "bn_eps", "gp_weight"):
-            value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-                raise UserError(f"{name} must be a positive finite number, got {value!r}")
+            _positive_finite(name, getattr(self, name))
+        _positive_int(self, "seeds")
+        for name in ("run_clips", "run_lrs"):
+            values = getattr(self, name)
+            if values and len(values) != self.seeds:
+                raise UserError(f"{len(values)} {name[4:]} given for {self.seeds} seeds; give one "
+                                f"per seed (or one value for all)")
+            for value in values:
+                _positive_finite(name[4:-1], value)
         for name in ("rmsprop_decay", "bn_momentum", "adam_b1", "adam_b2"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise UserError(f"{name} must be in [0, 1), got {getattr(self, name)}")
@@ -167,6 +181,9 @@ class Config:
             raise UserError(f"iters_per_dispatch must be at least 1, got {self.iters_per_dispatch}")
         if self.devices < 0:
             raise UserError(f"devices must be >= 0 (0 = all), got {self.devices}")
+        if self.seeds > 1 and self.devices > 1:
+            raise UserError(f"seeds {self.seeds} with devices {self.devices}: batched seeds run on "
+                            f"one device; leave devices unset")
         if self.critic_unroll < 0:
             raise UserError(f"critic_unroll must be >= 0 (0 = pick per backend), got {self.critic_unroll}")
         if not self.dataset:
@@ -181,6 +198,12 @@ def _choice(config: Config, **allowed: tuple[str, ...]) -> None:
     for name, options in allowed.items():
         if getattr(config, name) not in options:
             raise UserError(f"{name} must be one of {', '.join(options)}; got {getattr(config, name)!r}")
+
+
+def _positive_finite(name: str, value: Any) -> None:
+    if not (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and math.isfinite(value) and value > 0):
+        raise UserError(f"{name} must be a positive finite number, got {value!r}")
 
 
 def _positive_int(config: Config, *names: str) -> None:

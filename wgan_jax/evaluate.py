@@ -43,7 +43,7 @@ class Evaluator:
         if tuple(config.image_shape) != (28, 28, 1):
             raise UserError(f"the {self.name} classifier takes 28x28x1 images, not {config.image_shape}")
         self.samples = samples or config.eval_samples
-        self.real = _real_reference(config.dataset, config.data_dir)
+        self.data_dir = config.data_dir
         self.z = jax.random.normal(stream(jax.random.PRNGKey(config.seed), EVAL),
                                    (-(-self.samples // GENERATE_BATCH) * GENERATE_BATCH,
                                     config.latent_dim))
@@ -62,7 +62,9 @@ class Evaluator:
         return self.score(probs, features)
 
     def score(self, probs: np.ndarray, features: np.ndarray) -> dict:
-        return metrics.all_metrics(self.real, features, probs, self.name)
+        # The real side is computed on first use, so processes that never score skip it.
+        real = _real_reference(self.name, self.data_dir)
+        return metrics.all_metrics(real, features, probs, self.name)
 
     def __call__(self, state: TrainState, config: Config) -> dict:
         return self.finish(self.dispatch(state, config))
@@ -95,6 +97,9 @@ def _load_run(workdir: Path) -> tuple[Config, TrainState, list[dict]]:
     manager = Checkpoints(workdir)
     try:
         config = config_lib.from_dict(manager.metadata()["config"])
+        if config.seeds > 1:
+            raise UserError(f"{workdir} holds {config.seeds} batched runs: their evaluations are "
+                            f"in {workdir}/run-*/metrics.jsonl and summary.md")
         state = manager.restore(config)
     finally:
         manager.close()

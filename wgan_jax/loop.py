@@ -25,7 +25,7 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, 
                            TimeRemainingColumn)
 
 from wgan_jax import config as config_lib
-from wgan_jax import classifier, data, distributed, steps, viz
+from wgan_jax import classifier, data, distributed, seeds, steps, viz
 from wgan_jax.checkpoint import Checkpoints, config_differences, dataset_identity
 from wgan_jax.config import Config
 from wgan_jax.errors import UserError
@@ -75,7 +75,7 @@ def check_workdir(workdir: Path, resume: bool) -> None:
                         f"choose another --workdir")
     try:
         workdir.mkdir(parents=True, exist_ok=True)
-        probe = workdir / ".write-test"
+        probe = workdir / f".write-test-{jax.process_index()}"
         probe.write_text("")
         probe.unlink()
     except OSError as err:
@@ -110,19 +110,23 @@ def prepare(config: Config) -> tuple[Config, data.Dataset]:
 
 
 class _Writer:
-    """Everything a run writes into its workdir except checkpoints."""
+    """Everything one run writes into its folder except checkpoints. Only process 0 of a
+    multi-process run writes (`active` False elsewhere): the others keep the records only."""
 
-    def __init__(self, workdir: Path, config: Config, dataset: data.Dataset, start: int):
-        self.workdir = workdir
+    def __init__(self, workdir: Path, config: Config, dataset: data.Dataset, start: int,
+                 active: bool = True, run: dict | None = None):
+        self.workdir, self.active = workdir, active
         metrics_path = workdir / "metrics.jsonl"
         # On resume keep the records up to the checkpoint; later ones are recomputed exactly.
         self.records = [r for r in viz.read_metrics(metrics_path) if r["iteration"] <= start] \
             if start and metrics_path.exists() else []
+        if not active:
+            return
         try:
             (workdir / "samples").mkdir(parents=True, exist_ok=True)
-            record = {**config_lib.to_dict(config), "dataset_source": dataset.name,
+            record = {**config_lib.to_dict(config), **(run or {}), "dataset_source": dataset.name,
                       "dataset_size": int(len(dataset.images)), "backend": jax.default_backend(),
-                      "devices": [str(d) for d in jax.devices()]}
+                      "processes": jax.process_count(), "devices": [str(d) for d in jax.devices()]}
             (workdir / "config.json").write_text(json.dumps(record, indent=2) + "\n")
             self.metrics_file = open(metrics_path, "w")
         except OSError as err:
@@ -133,13 +137,23 @@ class _Writer:
 
     def log(self, record: dict) -> None:
         self.records.append(record)
-        self.metrics_file.write(json.dumps(record) + "\n")
-        self.metrics_file.flush()
+        if self.active:
+            self.metrics_file.write(json.dumps(record) + "\n")
+            self.metrics_file.flush()
 
     def samples(self, images: np.ndarray, name: str) -> None:
-        viz.save_grid(images, self.workdir / "samples" / f"{name}.png")
+        if self.active:
+            viz.save_grid(images, self.workdir / "samples" / f"{name}.png")
+
+    def final(self) -> dict:
+        """The run's last log record merged with its last evaluation record."""
+        logged = [r for r in self.records if "critic_loss" in r]
+        evaluated = [r for r in self.records if "critic_loss" not in r]
+        return {**(evaluated[-1] if evaluated else {}), **(logged[-1] if logged else {})}
 
     def close(self) -> None:
+        if not self.active:
+            return
         self.metrics_file.close()
         if self.records:
             viz.plot_losses(self.records, self.workdir / "losses.png")
@@ -180,11 +194,15 @@ def run(config: Config, workdir: str | Path, console: Console | None = None,
         resume: bool = False) -> dict:
     """Trains as `config` says and writes config.json, metrics.jsonl, samples/, checkpoints/ and
     losses.png into `workdir`; with `resume`, continues from its latest checkpoint. Returns the
-    last log record."""
-    console = console or Console(stderr=True)
+    last log record (with the last evaluation's numbers, if any); with `seeds` > 1, each run writes into workdir/run-<i>/ and this returns
+    the summary (also in summary.json and summary.md). In a multi-process run every process
+    calls this, and only process 0 writes (checkpoints are written by orbax for all)."""
+    writes = jax.process_index() == 0
+    console = console if console is not None and writes else Console(stderr=True, quiet=not writes)
     workdir = Path(workdir)
     check_workdir(workdir, resume)
-    mesh = distributed.data_mesh(config.devices or None)
+    distributed.barrier("wgan_jax: workdir checked")  # before process 0 writes into it
+    mesh = distributed.data_mesh(1 if config.seeds > 1 else config.devices or None)
     distributed.check_batch(config, mesh)
     config, dataset = prepare(config)
     identity = dataset_identity(dataset)
@@ -196,34 +214,44 @@ def run(config: Config, workdir: str | Path, console: Console | None = None,
 
 
 def _train(config: Config, workdir: Path, console: Console, resume: bool, dataset: data.Dataset,
-           identity: dict, checkpoints: Checkpoints, mesh: jax.sharding.Mesh) -> dict:
-    key = jax.random.PRNGKey(config.seed)
+           identity: dict, checkpoints: Checkpoints, mesh: jax.sharding.Mesh) -> dict | list:
+    batched = config.seeds > 1  # a leading run axis on every leaf of the state (wgan_jax.seeds)
+    runs = seeds.run_configs(config) if batched else [config]
+    parallel = mesh.devices.size > 1  # data parallel: the same steps, the batch split over devices
     if resume:
         saved = checkpoints.metadata()["dataset"]
         if saved != identity:
             raise UserError(f"--resume: the checkpoint was trained on {saved['source']} "
                             f"{saved['shape']} (sha256 {saved['sha256'][:12]}), not on "
                             f"{identity['source']} {identity['shape']} (sha256 {identity['sha256'][:12]})")
-        state = checkpoints.restore(config)
+        state = checkpoints.restore(config, sharding=distributed.replicated(mesh) if parallel else None)
     else:
-        state = init_state(config, key)
-    start = int(state.step)
+        state = seeds.init_states(config) if batched else init_state(config, jax.random.PRNGKey(config.seed))
+    start = int(np.ravel(jax.device_get(state.step))[0])
     if start >= config.iterations:
         raise UserError(f"--resume: the checkpoint is at iteration {start}; pass --iterations "
                         f"above {start} to train further")
-    evaluator = None
+    evaluators = []
     if config.eval_every and classifier.available(config.dataset):
-        evaluator = Evaluator(config)
+        evaluators = [Evaluator(run) for run in runs]
     elif config.eval_every:
         console.print(f"No evaluation classifier for {config.dataset}: sample-quality metrics off.")
-    writer = _Writer(workdir, config, dataset, start)
+    writes = jax.process_index() == 0
+    writers = [_Writer(workdir / f"run-{i}" if batched else workdir, run, dataset, start, writes,
+                       {"run": i, "batched_runs": config.seeds} if batched else None)
+               for i, run in enumerate(runs)]
     clock = time.perf_counter()
     images = jax.device_put(dataset.images)
-    chunk, mesh_scope = steps.train_chunk, contextlib.nullcontext()
-    if mesh.devices.size > 1:  # data parallel: the same steps, the batch split over devices
+    chunk, generate, mesh_scope = steps.train_chunk, steps.generate, contextlib.nullcontext()
+    if batched:
+        chunk, generate = seeds.train_chunk, seeds.generate
+        fixed_z = seeds.sample_noise(config, SAMPLE_COUNT)
+    else:
+        fixed_z = jax.random.normal(stream(jax.random.PRNGKey(config.seed), SAMPLES),
+                                    (SAMPLE_COUNT, config.latent_dim))
+    if parallel:
         state, images = distributed.replicate(state, mesh), distributed.replicate(images, mesh)
         chunk, mesh_scope = distributed.train_chunk(mesh), jax.set_mesh(mesh)
-    fixed_z = jax.random.normal(stream(key, SAMPLES), (SAMPLE_COUNT, config.latent_dim))
     every = (config.log_every, config.sample_every, config.checkpoint_every, config.eval_every)
     lengths = chunk_lengths(config.iterations, config.iters_per_dispatch, *filter(None, every),
                             start=start)
@@ -233,34 +261,42 @@ def _train(config: Config, workdir: Path, console: Console, resume: bool, datase
                TextColumn("W estimate {task.fields[w]}"))
     pending: list[tuple] = []  # this chunk's reads, done once the next chunk is in flight
     unlogged: list[dict] = []  # device metrics since the last log point
-    iteration, last, last_eval = start, {}, {}
+    iteration = start
+
+    def of_run(tree, i: int):
+        return jax.tree_util.tree_map(lambda x: x[i], tree) if batched else tree
 
     def read_back(progress, task) -> None:
-        nonlocal last, last_eval
         for kind, at, payload in pending:
             if kind == "samples":
-                writer.samples(np.asarray(payload), f"iter_{at:06d}")
+                grids = np.asarray(payload)
+                for i, writer in enumerate(writers):
+                    writer.samples(of_run(grids, i), f"iter_{at:06d}")
                 continue
             if kind == "eval":
-                last_eval = {"iteration": at, **evaluator.finish(payload),
-                             "seconds": round(time.perf_counter() - clock, 3)}
-                writer.log(last_eval)
+                if writes:  # the host-side metrics; only process 0 keeps records
+                    for evaluator, writer, outputs in zip(evaluators, writers, payload):
+                        writer.log({"iteration": at, **evaluator.finish(outputs),
+                                    "seconds": round(time.perf_counter() - clock, 3)})
                 continue
             host = jax.device_get(payload)
-            record = {"iteration": at}
-            for name in sorted(host[0]):
-                values = np.concatenate([np.atleast_1d(m[name]) for m in host])
-                if not np.all(np.isfinite(values)):
-                    raise TrainingDiverged(f"{name} became non-finite by iteration {at}"
-                                           f"{_last_good(checkpoints)}; lower --lr or check the data")
-                record[name] = float(values.mean())
-            record["seconds"] = round(time.perf_counter() - clock, 3)
-            writer.log(record)
-            if config.keras_exact:  # the seed's own line, to stdout, its epoch counted from 0
-                print("%d [D loss: %f] [G loss: %f]" % (at - 1, record["seed_d_loss"],
-                                                        record["seed_g_loss"]), flush=True)
-            last = record
-            progress.update(task, completed=at, w=f"{record['wasserstein_estimate']:.3g}")
+            for i, (run, writer) in enumerate(zip(runs, writers)):
+                record = {"iteration": at}
+                for name in sorted(host[0]):
+                    values = np.concatenate([np.atleast_1d(of_run(m[name], i)) for m in host])
+                    if not np.all(np.isfinite(values)):
+                        which = f" in run {i} (seed {run.seed}, clip {run.clip:g}, lr {run.lr:g})" \
+                            if batched else ""
+                        raise TrainingDiverged(f"{name} became non-finite{which} by iteration {at}"
+                                               f"{_last_good(checkpoints)}; lower --lr or check the data")
+                    record[name] = float(values.mean())
+                record["seconds"] = round(time.perf_counter() - clock, 3)
+                writer.log(record)
+                if config.keras_exact and not batched and writes:  # the seed's own line, to stdout
+                    print("%d [D loss: %f] [G loss: %f]" % (at - 1, record["seed_d_loss"],
+                                                            record["seed_g_loss"]), flush=True)
+            estimate = np.mean([w.records[-1]["wasserstein_estimate"] for w in writers])
+            progress.update(task, completed=at, w=f"{estimate:.3g}")
         pending.clear()
 
     def save_checkpoint() -> None:
@@ -278,35 +314,61 @@ def _train(config: Config, workdir: Path, console: Console, resume: bool, datase
                 read_back(progress, task)  # the previous chunk's, while this one runs
                 iteration += length
                 unlogged.append(metrics)
+                stopping = _stopping(stop, iteration, config)
                 if iteration % config.log_every == 0 or iteration == config.iterations \
-                        or stop.signum is not None:  # a stop logs its partial interval too
+                        or stopping:  # a stop logs its partial interval too
                     pending.append(("log", iteration, list(unlogged)))
                     unlogged.clear()
-                if iteration % config.sample_every == 0 or stop.signum is not None:
-                    pending.append(("samples", iteration, steps.generate(state, fixed_z, config)))
-                if evaluator and stop.signum is None and (
+                if iteration % config.sample_every == 0 or stopping:
+                    pending.append(("samples", iteration, generate(state, fixed_z, config)))
+                if evaluators and not stopping and (
                         iteration % config.eval_every == 0 or iteration == config.iterations):
-                    pending.append(("eval", iteration, evaluator.dispatch(state, config)))
+                    pending.append(("eval", iteration, [
+                        evaluator.dispatch(of_run(state, i), config)
+                        for i, evaluator in enumerate(evaluators)]))
                 if iteration % config.checkpoint_every == 0 or iteration == config.iterations \
-                        or stop.signum is not None:
+                        or stopping:
                     save_checkpoint()
-                if stop.signum is not None:
+                if stopping:
                     break
             read_back(progress, task)
-        if stop.signum is not None:
-            raise Interrupted(stop.signum, iteration, workdir)
-        writer.samples(np.asarray(steps.generate(state, fixed_z, config)), "final")
+        if stopping:
+            raise Interrupted(stop.signum or signal.SIGTERM, iteration, workdir)
+        finals = np.asarray(generate(state, fixed_z, config))
+        for i, writer in enumerate(writers):
+            writer.samples(of_run(finals, i), "final")
     finally:
-        writer.close()
+        for writer in writers:
+            writer.close()
     elapsed = time.perf_counter() - clock
     done = config.iterations - start
-    quality = "".join(f", {k} {v:.4g}" for k, v in last_eval.items() if k.startswith("fd_"))
-    console.print(
-        f"done: {done} iterations in {elapsed:.1f} s "
-        f"({1000 * elapsed / done:.1f} ms/iteration incl. compilation and evaluation), "
-        f"final Wasserstein estimate {last.get('wasserstein_estimate', math.nan):.4g}"
-        f"{quality}, outputs in {workdir}")
-    return last
+    timing = (f"done: {done} iterations{f' of {config.seeds} runs' if batched else ''} in "
+              f"{elapsed:.1f} s ({1000 * elapsed / done:.1f} ms/iteration incl. compilation and "
+              f"evaluation)")
+    if not batched:
+        last = writers[0].final()
+        quality = "".join(f", {k} {v:.4g}" for k, v in last.items() if k.startswith("fd_"))
+        console.print(f"{timing}, final Wasserstein estimate "
+                      f"{last.get('wasserstein_estimate', math.nan):.4g}{quality}, outputs in {workdir}")
+        return last
+    summary = seeds.summary(config, [writer.final() for writer in writers])
+    if writes:
+        (workdir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        (workdir / "summary.md").write_text(seeds.summary_markdown(summary))
+    console.print(f"{timing}, outputs in {workdir}/run-*, summary in {workdir / 'summary.md'}")
+    for name, stat in summary["stats"].items():
+        if name == "wasserstein_estimate" or name.startswith("fd_"):
+            console.print(f"  final {name}: {stat['mean']:.4g} +- {stat['std']:.3g} "
+                          f"(min {stat['min']:.4g}, max {stat['max']:.4g})")
+    return summary
+
+
+def _stopping(stop: "_StopRequest", iteration: int, config: Config) -> bool:
+    """Whether to stop after this chunk. The processes of a multi-process run must agree, so
+    there a signal is honoured at the next log point, where they all exchange their flags."""
+    if jax.process_count() == 1:
+        return stop.signum is not None
+    return iteration % config.log_every == 0 and distributed.any_process(stop.signum is not None)
 
 
 def _last_good(checkpoints: Checkpoints) -> str:

@@ -33,6 +33,10 @@ class TrainState:
     gen_opt: Any  # generator optimizer state
     critic_opt: Any  # critic optimizer state
     key: jax.Array  # root PRNG key of the run (raw uint32[2]); never consumed directly
+    # The learning rate and the clip bound (config.lr, config.clip), held as f32 scalars rather
+    # than compiled in, so runs batched with jax.vmap (wgan_jax.seeds) can each have their own.
+    lr: jax.Array
+    clip: jax.Array
     step: jax.Array  # generator updates done (int32 scalar)
     critic_updates: jax.Array  # critic updates done (int32 scalar)
 
@@ -55,4 +59,5 @@ def init_state(config: Config, key: jax.Array) -> TrainState:
         gen_params=gen_vars["params"], gen_stats=gen_vars["batch_stats"],
         critic_params=critic_params, critic_stats=critic_vars.get("batch_stats", {}),
         gen_opt=tx.init(gen_vars["params"]), critic_opt=tx.init(critic_params),
-        key=key, step=jnp.zeros((), jnp.int32), critic_updates=jnp.zeros((), jnp.int32))
+        key=key, lr=jnp.asarray(config.lr, jnp.float32), clip=jnp.asarray(config.clip, jnp.float32),
+        step=jnp.zeros((), jnp.int32), critic_updates=jnp.zeros((), jnp.int32))

@@ -70,12 +70,13 @@ def _fake_batch(state: TrainState, noise_key: jax.Array, config: Config) -> tupl
     return jax.lax.stop_gradient(images), updated["batch_stats"]
 
 
-def _clip(params, stats, config: Config):
-    """The WGAN clip of the critic's parameters (and, with clip_batch_stats, its statistics)."""
+def _clip(params, stats, bound: jax.Array, config: Config):
+    """The WGAN clip of the critic's parameters (and, with clip_batch_stats, its statistics) to
+    [-bound, bound], bound being the state's clip."""
     if config.loss != "wgan":
         return params, stats
-    return (optim.clip_params(params, config.clip),
-            optim.clip_params(stats, config.clip) if config.clip_batch_stats else stats)
+    return (optim.clip_params(params, bound),
+            optim.clip_params(stats, bound) if config.clip_batch_stats else stats)
 
 
 def _critic_scores(critic, params, stats, images, dropout_key):
@@ -88,11 +89,11 @@ def _critic_scores(critic, params, stats, images, dropout_key):
 def _critic_update(state: TrainState, data: jax.Array, keys: jax.Array, fake: jax.Array,
                    config: Config) -> tuple[TrainState, Metrics]:
     _, critic = models.build(config)
-    tx = optim.optimizer(config)
+    tx = optim.optimizer(config, state.lr)
     real = real_batch(data, keys[0], config.batch_size)
     params, stats = state.critic_params, state.critic_stats
     if config.clip_when == "before":
-        params, stats = _clip(params, stats, config)
+        params, stats = _clip(params, stats, state.clip, config)
     if config.keras_exact:
         return _keras_critic_update(state, params, stats, real, fake, keys, config)
 
@@ -116,7 +117,7 @@ def _critic_update(state: TrainState, data: jax.Array, keys: jax.Array, fake: ja
     updates, opt_state = tx.update(grads, state.critic_opt, params)
     params = optax.apply_updates(params, updates)
     if config.clip_when == "after":
-        params, stats = _clip(params, stats, config)
+        params, stats = _clip(params, stats, state.clip, config)
     state = state.replace(critic_params=params, critic_stats=stats, critic_opt=opt_state,
                           critic_updates=state.critic_updates + 1)
     return state, {"critic_loss": loss, **aux}
@@ -127,7 +128,7 @@ def _keras_critic_update(state, params, stats, real, fake, keys, config):
     a full optimizer update, then the clip. The losses are those train_on_batch returns (before
     each update); the seed prints 1 - their mean."""
     _, critic = models.build(config)
-    tx = optim.optimizer(config)
+    tx = optim.optimizer(config, state.lr)
     opt_state, halves = state.critic_opt, []
     for images, dropout_key, term in ((real, keys[2], losses.real_term),
                                       (fake, keys[3], losses.fake_term)):
@@ -140,7 +141,7 @@ def _keras_critic_update(state, params, stats, real, fake, keys, config):
         params = optax.apply_updates(params, updates)
         halves.append(half)
     if config.clip_when == "after":
-        params, stats = _clip(params, stats, config)
+        params, stats = _clip(params, stats, state.clip, config)
     loss = halves[0] + halves[1]
     state = state.replace(critic_params=params, critic_stats=stats, critic_opt=opt_state,
                           critic_updates=state.critic_updates + 1)
@@ -216,7 +217,8 @@ def _generator_step(state: TrainState, config: Config) -> tuple[TrainState, Metr
         return losses.generator_objective(config.loss, scores), updated["batch_stats"]
 
     (loss, stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.gen_params)
-    updates, opt_state = optim.optimizer(config).update(grads, state.gen_opt, state.gen_params)
+    tx = optim.optimizer(config, state.lr)
+    updates, opt_state = tx.update(grads, state.gen_opt, state.gen_params)
     state = state.replace(gen_params=optax.apply_updates(state.gen_params, updates),
                           gen_stats=stats, gen_opt=opt_state, step=state.step + 1)
     metrics = {"generator_loss": loss}

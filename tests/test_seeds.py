@@ -1,0 +1,104 @@
+"""Batched runs (wgan_jax.seeds): each run of the vmapped program equals the single run with its
+seed, clip and learning rate; the loop writes each run's outputs and a summary, and resumes."""
+
+import dataclasses
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from wgan_jax import UserError, init_state, loop, seeds, steps
+from wgan_jax.checkpoint import Checkpoints
+
+from conftest import TINY, assert_trees_close, leaves
+
+BATCH = dataclasses.replace(TINY, seeds=2, run_clips=(0.01, 0.03), run_lrs=(5e-5, 2e-4))
+
+
+def test_each_batched_run_equals_its_single_run(images):
+    batched, metrics = seeds.train_chunk(seeds.init_states(BATCH), images, BATCH, 2)
+    assert metrics["critic_loss"].shape == (2, 2)
+    runs = seeds.run_configs(BATCH)
+    assert [(r.seed, r.clip, r.lr, r.seeds) for r in runs] == [(0, 0.01, 5e-5, 1), (1, 0.03, 2e-4, 1)]
+    for i, run in enumerate(runs):
+        single, single_metrics = steps.train_chunk(init_state(run, jax.random.PRNGKey(run.seed)),
+                                                   images, run, 2)
+        # vmap batches the convolutions (other kernels, other summation orders): f32 rounding
+        # differences only, as between the scan and the unrolled loop (test_steps)
+        assert_trees_close(single, seeds.select(batched, i))
+        for name, values in single_metrics.items():
+            np.testing.assert_allclose(metrics[name][i], values, rtol=1e-4, atol=1e-9)
+        # each run keeps its own clip bound, and reaches it
+        critic = np.concatenate([x.ravel() for x in leaves(seeds.select(batched, i).critic_params)])
+        assert np.abs(critic).max() == np.float32(run.clip)
+    # different seeds: different networks
+    assert not np.allclose(*(leaves(seeds.select(batched, i).gen_params)[0] for i in range(2)))
+
+
+def test_sample_noise_is_each_single_runs():
+    z = seeds.sample_noise(BATCH, 5)
+    assert z.shape == (2, 5, BATCH.latent_dim)
+    states = seeds.init_states(BATCH)
+    images = seeds.generate(states, z, BATCH)
+    for i in range(2):
+        np.testing.assert_allclose(images[i], steps.generate(seeds.select(states, i), z[i], BATCH),
+                                   atol=1e-6)
+
+
+def test_summary_is_mean_and_spread_of_the_final_records():
+    finals = [{"iteration": 4, "critic_loss": 1.0, "fd_mnist": 300.0, "class_shares": [0.1]},
+              {"iteration": 4, "critic_loss": 3.0, "fd_mnist": 200.0, "class_shares": [0.2]}]
+    summary = seeds.summary(BATCH, finals)
+    assert summary["stats"]["critic_loss"] == {"mean": 2.0, "std": np.sqrt(2.0), "min": 1.0, "max": 3.0}
+    assert summary["stats"]["fd_mnist"]["mean"] == 250.0 and "class_shares" not in summary["stats"]
+    assert [(r["seed"], r["clip"], r["lr"]) for r in summary["runs"]] == [(0, 0.01, 5e-5), (1, 0.03, 2e-4)]
+    table = seeds.summary_markdown(summary)
+    assert "| critic_loss | 2 | 1.41 | 1 | 3 |" in table and "| 1 | 1 | 0.03 | 0.0002 |" in table
+
+
+def test_batched_loop_writes_each_run_and_resumes_exactly(tmp_path):
+    config = dataclasses.replace(BATCH, iterations=3, log_every=1, sample_every=3,
+                                 checkpoint_every=2)
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    summary = loop.run(config, straight)
+    loop.run(dataclasses.replace(config, iterations=2), resumed)
+    loop.run(config, resumed, resume=True)
+    for i, run in enumerate(seeds.run_configs(config)):
+        folder = straight / f"run-{i}"
+        written = json.loads((folder / "config.json").read_text())
+        assert (written["seed"], written["clip"], written["lr"], written["run"]) == (run.seed, run.clip, run.lr, i)
+        assert (folder / "samples" / "final.png").exists() and (folder / "samples" / "iter_000003.png").exists()
+        lines = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+        again = [json.loads(line) for line in (resumed / f"run-{i}" / "metrics.jsonl").read_text().splitlines()]
+        assert [r["iteration"] for r in lines] == [r["iteration"] for r in again] == [1, 2, 3]
+        for a, b in zip(lines, again):
+            assert {k: v for k, v in a.items() if k != "seconds"} == {k: v for k, v in b.items() if k != "seconds"}
+        assert summary["runs"][i]["critic_loss"] == lines[-1]["critic_loss"]
+    assert json.loads((straight / "summary.json").read_text()) == json.loads(json.dumps(summary))
+    assert "| run | seed | clip | lr |" in (straight / "summary.md").read_text()
+    manager = Checkpoints(straight)
+    try:
+        state = manager.restore(config)
+    finally:
+        manager.close()
+    assert state.step.shape == (2,) and np.all(np.asarray(state.step) == 3)
+    np.testing.assert_array_equal(state.clip, np.float32([0.01, 0.03]))
+
+
+@pytest.mark.parametrize("fields, message", [
+    (dict(seeds=0), "seeds must be a positive integer"),
+    (dict(seeds=3, run_clips=(0.01, 0.02)), "2 clips given for 3 seeds"),
+    (dict(seeds=2, run_lrs=(1e-4, -1.0)), "lr must be a positive"),
+    (dict(seeds=2, devices=2), "batched seeds run on one device"),
+])
+def test_bad_seed_settings_are_refused(fields, message):
+    with pytest.raises(UserError, match=message):
+        dataclasses.replace(TINY, **fields).validate()
+
+
+def test_the_state_holds_lr_and_clip_as_values():
+    state = init_state(TINY, jax.random.PRNGKey(0))
+    assert state.lr.dtype == state.clip.dtype == jnp.float32
+    assert (float(state.lr), float(state.clip)) == (np.float32(TINY.lr), np.float32(TINY.clip))
