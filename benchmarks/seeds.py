@@ -19,28 +19,29 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
-def time_runs(config, images, runs: int, iterations: int) -> dict:
-    """Compile, warm up, then time `iterations` dispatches of one generator iteration each."""
+def time_runs(config, images, runs: int, iterations: int, batching: str) -> dict:
+    """One untimed first call (compilation and warm-up), then `iterations` timed dispatches of
+    one generator iteration each, as `train.py` makes them."""
     import jax
 
     from wgan_jax import init_state, seeds, steps
 
-    config = dataclasses.replace(config, seeds=runs)
+    config = dataclasses.replace(config, seeds=runs, seed_batching=batching)
     if runs == 1:
         state, chunk = init_state(config, jax.random.PRNGKey(0)), steps.train_chunk
     else:
         state, chunk = seeds.init_states(config), seeds.train_chunk
     start = time.perf_counter()
-    compiled = chunk.lower(state, images, config, 1).compile()
-    compile_s = time.perf_counter() - start
-    state, metrics = compiled(state, images)
-    jax.block_until_ready(metrics)
+    state, metrics = chunk(state, images, config, 1)
+    jax.block_until_ready((state, metrics))
+    first_s = time.perf_counter() - start
     start = time.perf_counter()
     for _ in range(iterations):
-        state, metrics = compiled(state, images)
+        state, metrics = chunk(state, images, config, 1)
     jax.block_until_ready((state, metrics))
     ms = 1000 * (time.perf_counter() - start) / iterations
-    return {"runs": runs, "ms_per_iter": ms, "ms_per_run_iter": ms / runs, "compile_s": compile_s}
+    return {"runs": runs, "batching": seeds.batching(config) if runs > 1 else "-",
+            "ms_per_iter": ms, "ms_per_run_iter": ms / runs, "first_call_s": first_s}
 
 
 def main() -> int:
@@ -50,6 +51,8 @@ def main() -> int:
     parser.add_argument("--runs", default="1,8", help="comma-separated run counts; 1 is the baseline")
     parser.add_argument("--iterations", type=int, default=0,
                         help="timed generator iterations per entry (0: 200 on GPU, 3 on CPU)")
+    parser.add_argument("--batching", default="auto",
+                        help="comma-separated seed_batching modes to time: auto, vmap, loop")
     parser.add_argument("--out", help="also write the JSON here")
     args = parser.parse_args()
 
@@ -62,14 +65,17 @@ def main() -> int:
     iterations = args.iterations or (200 if gpu else 3)
     config = config_lib.from_preset(args.preset, batch_size=args.batch)
     images = jax.device_put(data.load_bundled_mnist().images)
-    results = [time_runs(config, images, int(n), iterations) for n in args.runs.split(",")]
+    counts = [int(n) for n in args.runs.split(",")]
+    results = [time_runs(config, images, n, iterations, mode) for n in counts
+               for mode in (args.batching.split(",") if n > 1 else ["auto"])]
     one = next((r["ms_per_iter"] for r in results if r["runs"] == 1), None)
-    print(f"{'runs':>4} {'ms/iter (all runs)':>19} {'ms/iter per run':>16} {'x 1 run':>8} {'compile s':>9}")
+    print(f"{'runs':>4} {'batching':>8} {'ms/iter (all runs)':>19} {'ms/iter per run':>16} "
+          f"{'x 1 run':>8} {'first call s':>12}")
     for r in results:
         r["x_one_run"] = r["ms_per_iter"] / one if one else None
         ratio = f"{r['x_one_run']:.2f}" if one else "-"
-        print(f"{r['runs']:>4} {r['ms_per_iter']:>19.2f} {r['ms_per_run_iter']:>16.2f} {ratio:>8} "
-              f"{r['compile_s']:>9.1f}")
+        print(f"{r['runs']:>4} {r['batching']:>8} {r['ms_per_iter']:>19.2f} "
+              f"{r['ms_per_run_iter']:>16.2f} {ratio:>8} {r['first_call_s']:>12.1f}")
     write_report(args.out, iterations, results, preset=args.preset, batch=args.batch)
     return 0
 

@@ -17,14 +17,19 @@ from conftest import TINY, assert_trees_close, leaves
 BATCH = dataclasses.replace(TINY, seeds=2, run_clips=(0.01, 0.03), run_lrs=(5e-5, 2e-4))
 
 
-def test_each_batched_run_equals_its_single_run(images):
-    batched, metrics = seeds.train_chunk(seeds.init_states(BATCH), images, BATCH, 2)
+@pytest.mark.parametrize("batching", ["vmap", "loop"])
+def test_each_batched_run_equals_its_single_run(images, batching):
+    config = dataclasses.replace(BATCH, seed_batching=batching)
+    batched, metrics = seeds.train_chunk(seeds.init_states(config), images, config, 2)
     assert metrics["critic_loss"].shape == (2, 2)
     runs = seeds.run_configs(BATCH)
     assert [(r.seed, r.clip, r.lr, r.seeds) for r in runs] == [(0, 0.01, 5e-5, 1), (1, 0.03, 2e-4, 1)]
     for i, run in enumerate(runs):
         single, single_metrics = steps.train_chunk(init_state(run, jax.random.PRNGKey(run.seed)),
                                                    images, run, 2)
+        if batching == "loop":  # the single run's own program, dispatched per run: the same bits
+            for a, b in zip(leaves(single), leaves(seeds.select(batched, i))):
+                np.testing.assert_array_equal(a, b)
         # vmap batches the convolutions (other kernels, other summation orders): f32 rounding
         # differences only, as between the scan and the unrolled loop (test_steps)
         assert_trees_close(single, seeds.select(batched, i))
@@ -37,13 +42,17 @@ def test_each_batched_run_equals_its_single_run(images):
     assert not np.allclose(*(leaves(seeds.select(batched, i).gen_params)[0] for i in range(2)))
 
 
-def test_sample_noise_is_each_single_runs():
-    z = seeds.sample_noise(BATCH, 5)
-    assert z.shape == (2, 5, BATCH.latent_dim)
-    states = seeds.init_states(BATCH)
-    images = seeds.generate(states, z, BATCH)
+@pytest.mark.parametrize("batching", ["vmap", "loop"])
+def test_generate_gives_each_run_its_own_samples(batching):
+    config = dataclasses.replace(BATCH, seed_batching=batching)
+    z = seeds.sample_noise(config, 5)
+    assert z.shape == (2, 5, config.latent_dim)
+    np.testing.assert_array_equal(z[1], jax.random.normal(
+        jax.random.fold_in(jax.random.PRNGKey(1), 3), (5, config.latent_dim)))  # SAMPLES stream
+    states = seeds.init_states(config)
+    images = seeds.generate(states, z, config)
     for i in range(2):
-        np.testing.assert_allclose(images[i], steps.generate(seeds.select(states, i), z[i], BATCH),
+        np.testing.assert_allclose(images[i], steps.generate(seeds.select(states, i), z[i], config),
                                    atol=1e-6)
 
 

@@ -30,7 +30,7 @@ from wgan_jax.state import TrainState, init_state
 # computes.
 RESUMABLE_FIELDS = ("iterations", "sample_every", "log_every", "checkpoint_every",
                     "keep_checkpoints", "iters_per_dispatch", "eval_every", "eval_samples",
-                    "devices")
+                    "devices", "seed_batching")
 
 
 def dataset_identity(dataset: Dataset) -> dict[str, Any]:

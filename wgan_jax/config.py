@@ -106,6 +106,11 @@ class Config:
     run_clips: tuple[float, ...] = ()
     # Per-run learning rates, one per seed (empty: every run uses `lr`).
     run_lrs: tuple[float, ...] = ()
+    # How the batched runs are trained: "vmap" (one program, every kernel takes all runs at
+    # once), "loop" (the single-run step, compiled once, dispatched for each run in turn), or
+    # "auto": loop on CPU, where XLA runs vmapped convolutions (grouped ones) ~5x slower per run
+    # and lax.map ~15x (benchmarks/NOTES.md), vmap elsewhere.
+    seed_batching: str = "auto"
     # Save a 5x5 sample grid every this many generator iterations.
     sample_every: int = 50
     # Read metrics back from the device and log them every this many generator iterations; the
@@ -142,7 +147,7 @@ class Config:
         _choice(self, loss=LOSSES, optimizer=("rmsprop", "adam"), clip_when=("after", "before"),
                 critic_schedule=("constant", "official"),
                 fake_batches=("train", "inference", "train-update"),
-                critic_norm=("batch", "layer", "none"))
+                critic_norm=("batch", "layer", "none"), seed_batching=("auto", "vmap", "loop"))
         if self.loss == "wgan-gp" and self.critic_norm == "batch":
             raise UserError("wgan-gp needs a critic without BatchNorm (critic_norm layer or none): "
                             "the penalty is per sample, and BatchNorm mixes samples")

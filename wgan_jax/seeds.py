@@ -4,8 +4,9 @@ Run i of a config with `seeds` N is the run `train.py --seed <seed + i>` would m
 `run_clips[i]` and `run_lrs[i]` when given: its own root key (so its own initial networks,
 batches, noise, dropout and sample noise) and its own clip bound and learning rate, which the
 state holds as values (`TrainState.lr`, `TrainState.clip`) so that one program serves all runs.
-The batched program runs the same pure steps over a leading run axis; on an accelerator N small
-runs fill the device better than one.
+On an accelerator one program trains all runs (`jax.vmap` over the leading run axis), where N
+small runs fill the device better than one; on the CPU, where vmapped convolutions are slow, the
+single-run step (compiled once: clip and lr are values in the state) is dispatched for each run.
 """
 
 from __future__ import annotations
@@ -44,21 +45,49 @@ def init_states(config: Config) -> TrainState:
                           clip=jnp.array([run.clip for run in runs], jnp.float32))
 
 
-def _train_chunk(states: TrainState, data: jax.Array, config: Config,
-                 length: int) -> tuple[TrainState, steps.Metrics]:
+def batching(config: Config) -> str:
+    """"vmap" or "loop": the config's seed_batching, with "auto" decided per backend."""
+    if config.seed_batching != "auto":
+        return config.seed_batching
+    return "loop" if jax.default_backend() == "cpu" else "vmap"
+
+
+@functools.partial(jax.jit, static_argnames="count")
+def _unstack(states: TrainState, count: int) -> list[TrainState]:
+    return [select(states, i) for i in range(count)]
+
+
+@jax.jit
+def _stack(trees: list) -> object:
+    return jax.tree_util.tree_map(lambda *leaves: jnp.stack(leaves), *trees)
+
+
+@functools.partial(jax.jit, static_argnames=("config", "length"), donate_argnames="states")
+def _vmapped_chunk(states, data, config, length):
     return jax.vmap(lambda state: steps._train_chunk(state, data, config, length))(states)
 
 
-#: `length` generator iterations of every run in one dispatch; metrics shaped (runs, length).
-#: Donates its input states.
-train_chunk = jax.jit(_train_chunk, static_argnames=("config", "length"),
-                      donate_argnames="states")
+def train_chunk(states: TrainState, data: jax.Array, config: Config,
+                length: int) -> tuple[TrainState, steps.Metrics]:
+    """`length` generator iterations of every run; metrics shaped (runs, length). Consumes
+    `states` (donated)."""
+    if batching(config) == "vmap":
+        return _vmapped_chunk(states, data, config, length)
+    return _stack([steps.train_chunk(state, data, config, length)
+                   for state in _unstack(states, config.seeds)])
 
 
 @functools.partial(jax.jit, static_argnames="config")
+def _vmapped_generate(states, z, config):
+    return jax.vmap(lambda state, z: steps._generate(state, z, config))(states, z)
+
+
 def generate(states: TrainState, z: jax.Array, config: Config) -> jax.Array:
     """Every run's images from its own latent vectors: z (runs, B, latent) -> (runs, B, H, W, C)."""
-    return jax.vmap(lambda state, z: steps._generate(state, z, config))(states, z)
+    if batching(config) == "vmap":
+        return _vmapped_generate(states, z, config)
+    return _stack([steps.generate(state, z[i], config)
+                   for i, state in enumerate(_unstack(states, config.seeds))])
 
 
 def sample_noise(config: Config, count: int) -> jax.Array:
