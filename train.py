@@ -57,6 +57,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     flag("--eval-every", type=int, help="score samples (fd_mnist, KID, ...) every N iterations "
                                        "and at the end; 0 turns evaluation off")
     flag("--eval-samples", type=int, help="generated images per evaluation")
+    flag("--compute-dtype", choices=("float32", "bfloat16"),
+         help="dtype of activations and convolutions; params, statistics, losses and optimizer "
+              "states stay float32 (float32 if unset)")
     flag("--devices", type=int, help="split each batch over this many local devices (default: "
                                      "all; the batch size must be a multiple)")
     flag("--coordinator", help="HOST:PORT of process 0, for a run over several hosts (one "
@@ -104,7 +107,7 @@ def build_config(args: argparse.Namespace, workdir: str) -> config_lib.Config:
         **_per_run(args), seed=args.seed, dataset=args.dataset, data_dir=args.data_dir,
         sample_every=args.sample_every, log_every=args.log_every,
         checkpoint_every=args.checkpoint_every, eval_every=args.eval_every,
-        eval_samples=args.eval_samples, devices=args.devices)
+        eval_samples=args.eval_samples, devices=args.devices, compute_dtype=args.compute_dtype)
     if args.resume:
         if args.preset is not None:
             overrides["preset"] = args.preset

@@ -16,15 +16,19 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee "$out
 python3 -c "import jax, flax, optax; print('jax', jax.__version__, jax.devices(), 'flax', flax.__version__, 'optax', optax.__version__)" | tee -a "$out/gpu.txt"
 
 # 1. Speed: all implementations, one run, same card.
-KERAS_BACKEND=jax timeout 240 python3 benchmarks/run.py --out "$out/bench.json" 2>&1 | tee "$out/bench.log"
+KERAS_BACKEND=jax timeout 240 python3 benchmarks/run.py --dtype float32,bfloat16 --out "$out/bench.json" 2>&1 | tee "$out/bench.log"
 
 # 1b. Batched seeds (issue 6): 8 runs vmapped in one program against 1, seed networks, batch 64.
 timeout 150 python3 benchmarks/seeds.py --out "$out/seeds.json" 2>&1 | grep -v '^{' | tee "$out/seeds.log"
 
-# 2. The seed recipe end to end: process start to final sample grid.
-start=$(date +%s%N)
-timeout 120 python3 train.py --workdir "$out/seed-run" 2>&1 | tail -3 | tee "$out/seed.log"
-echo "seed recipe end to end: $(( ($(date +%s%N) - start) / 1000000 )) ms" | tee -a "$out/seed.log"
+# 2. The seed recipe end to end: process start to final sample grid, with one evaluation at the
+#    end (fd_mnist), in float32 and in bfloat16 (issue 7: the bf16 path's effect on quality).
+for dtype in float32 bfloat16; do
+  start=$(date +%s%N)
+  timeout 150 python3 train.py --workdir "$out/seed-$dtype" --compute-dtype $dtype --eval-every 4000 \
+    2>&1 | tail -3 | tee "$out/seed-$dtype.log"
+  echo "seed recipe end to end ($dtype): $(( ($(date +%s%N) - start) / 1000000 )) ms" | tee -a "$out/seed-$dtype.log"
+done
 
 # 3. The test suite on the host CPUs (tests never use the GPU), beside any extra GPU command
 #    given as arguments (e.g. python3 benchmarks/quick_sweep.py "$OUT/sweep").

@@ -46,13 +46,14 @@ def write_report(out: str | None, timed_iterations: int, results: list[dict], **
         Path(out).write_text(json.dumps(report, indent=2) + "\n")
 
 
-def jax_benchmark(images, batch_size: int, iterations: int, length: int, unroll: int = 0) -> dict:
+def jax_benchmark(images, batch_size: int, iterations: int, length: int, unroll: int = 0,
+                  dtype: str = "float32") -> dict:
     import jax
 
     from wgan_jax import Config, init_state, steps
 
     config = dataclasses.replace(Config(), batch_size=batch_size, iters_per_dispatch=length,
-                                 critic_unroll=unroll)
+                                 critic_unroll=unroll, compute_dtype=dtype)
     data = jax.device_put(images)
     state = init_state(config, jax.random.PRNGKey(0))
     start = time.perf_counter()
@@ -67,7 +68,8 @@ def jax_benchmark(images, batch_size: int, iterations: int, length: int, unroll:
     jax.block_until_ready((state, metrics))
     seconds = time.perf_counter() - start
     device = jax.devices()[0]
-    name = f"wgan_jax ({length} it/dispatch{f', unroll {unroll}' if unroll else ''})"
+    name = (f"wgan_jax ({length} it/dispatch{f', unroll {unroll}' if unroll else ''}"
+            f"{', bf16' if dtype == 'bfloat16' else ''})")
     return {"impl": name, "batch": batch_size,
             "ms_per_iter": 1000 * seconds / (calls * length), "compile_s": compile_s,
             "device": getattr(device, "device_kind", str(device)), "version": jax.__version__}
@@ -83,6 +85,8 @@ def main() -> int:
                         help="wgan_jax iterations per dispatch to time (default: 1,50 on GPU; 1 on CPU)")
     parser.add_argument("--critic-unroll", default="0",
                         help="wgan_jax critic-scan unroll factors to time (0: the backend's default)")
+    parser.add_argument("--dtype", default="float32",
+                        help="wgan_jax compute dtypes to time, comma-separated: float32,bfloat16")
     parser.add_argument("--out", help="also write the JSON here")
     args = parser.parse_args()
 
@@ -101,7 +105,9 @@ def main() -> int:
                 if impl == "jax":
                     for length in dispatch:
                         for unroll in (int(u) for u in args.critic_unroll.split(",")):
-                            results.append(jax_benchmark(images, batch, iterations, length, unroll))
+                            for dtype in args.dtype.split(","):
+                                results.append(jax_benchmark(images, batch, iterations, length,
+                                                             unroll, dtype))
                 elif impl == "torch":
                     import torch_wgan
                     results.append(torch_wgan.benchmark(images, batch, max(10, iterations // 5)))

@@ -160,3 +160,12 @@ def test_generate_is_deterministic_and_in_range(state, config):
 def test_train_step_metrics_are_finite_scalars(state, images, config, name):
     _, metrics = train_step(state, images, config)
     assert metrics[name].shape == () and np.isfinite(float(metrics[name]))
+
+
+def test_bfloat16_train_step_keeps_float32_state_and_the_clip(state, images, config):
+    bf16 = dataclasses.replace(config, compute_dtype="bfloat16")
+    new, metrics = train_step(state, images, bf16)
+    for before, after in zip(leaves(state), leaves(new)):
+        assert after.dtype == before.dtype and np.all(np.isfinite(after))
+    assert all(m.dtype == jnp.float32 for m in metrics.values())
+    assert max(float(np.abs(x).max()) for x in leaves(new.critic_params)) <= config.clip

@@ -105,7 +105,7 @@ def test_help_lists_every_flag():
     for flag in ("--preset", "--loss", "--iterations", "--batch-size", "--n-critic", "--clip", "--lr",
                  "--seed", "--workdir", "--dataset", "--data-dir", "--sample-every", "--log-every",
                  "--checkpoint-every", "--eval-every", "--eval-samples", "--devices", "--resume",
-                 "--seeds", "--coordinator", "--num-processes", "--process-id", "--distributed"):
+                 "--seeds", "--compute-dtype", "--coordinator", "--num-processes", "--process-id", "--distributed"):
         assert flag in result.stdout
 
 

@@ -3,6 +3,11 @@
 Kernels use Glorot-uniform initialisation and zero biases, as Keras does; BatchNorm uses Keras'
 momentum semantics (Flax shares them) and epsilon. Convolutions use 'SAME' padding, which in XLA
 pads the extra row/column at the end, as TensorFlow does.
+
+`dtype` is the compute dtype (activations, matmuls, convolutions). Parameters, BatchNorm
+statistics and reductions stay float32 (Flax's param_dtype and float32 reductions), and both
+networks return float32, so losses, gradients' accumulation and optimizer states are float32 in
+the bfloat16 path too.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ class UpsampleConv(nn.Module):
     """
 
     features: int
+    dtype: jnp.dtype = jnp.float32
 
     @nn.compact
     def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
@@ -46,10 +52,11 @@ class UpsampleConv(nn.Module):
         # (3, 3, in, 2, 2, out): offsets (dy, dx), then output phases (a, b).
         phased = jnp.einsum("ayk,bxl,klio->yxiabo", taps, taps, kernel)
         phased = phased.reshape(3, 3, in_channels, 4 * self.features)
-        y = jax.lax.conv_general_dilated(x, phased.astype(x.dtype), (1, 1), ((1, 1), (1, 1)),
+        x = x.astype(self.dtype)
+        y = jax.lax.conv_general_dilated(x, phased.astype(self.dtype), (1, 1), ((1, 1), (1, 1)),
                                          dimension_numbers=("NHWC", "HWIO", "NHWC"))
         y = y.reshape(batch, height, width, 2, 2, self.features).transpose(0, 1, 3, 2, 4, 5)
-        return y.reshape(batch, 2 * height, 2 * width, self.features) + bias
+        return y.reshape(batch, 2 * height, 2 * width, self.features) + bias.astype(self.dtype)
 
 
 class Generator(nn.Module):
@@ -59,19 +66,22 @@ class Generator(nn.Module):
     channels: tuple[int, ...] = (128, 64)
     bn_momentum: float = 0.8
     bn_eps: float = 1e-3
+    dtype: jnp.dtype = jnp.float32  # compute dtype (see the module docstring)
 
     @nn.compact
     def __call__(self, z: jnp.ndarray, train: bool) -> jnp.ndarray:
         height, width, out_channels = self.image_shape
         base_h, base_w = height // 4, width // 4
-        norm = dict(use_running_average=not train, momentum=self.bn_momentum, epsilon=self.bn_eps)
-        x = nn.Dense(self.channels[0] * base_h * base_w, kernel_init=_kernel_init)(z)
+        norm = dict(use_running_average=not train, momentum=self.bn_momentum, epsilon=self.bn_eps,
+                    dtype=self.dtype)
+        x = nn.Dense(self.channels[0] * base_h * base_w, kernel_init=_kernel_init, dtype=self.dtype)(z)
         x = nn.relu(x).reshape(z.shape[0], base_h, base_w, self.channels[0])
         for width_ in self.channels:
-            x = UpsampleConv(width_)(x)
+            x = UpsampleConv(width_, dtype=self.dtype)(x)
             x = nn.relu(nn.BatchNorm(**norm)(x))
-        x = nn.Conv(out_channels, (4, 4), padding="SAME", kernel_init=_kernel_init)(x)
-        return jnp.tanh(x)
+        x = nn.Conv(out_channels, (4, 4), padding="SAME", kernel_init=_kernel_init,
+                    dtype=self.dtype)(x)
+        return jnp.tanh(x).astype(jnp.float32)
 
 
 class Critic(nn.Module):
@@ -82,18 +92,21 @@ class Critic(nn.Module):
     bn_momentum: float = 0.8
     bn_eps: float = 1e-3
     norm: str = "batch"  # "batch", "layer" (per sample over H, W, C) or "none"
+    dtype: jnp.dtype = jnp.float32  # compute dtype (see the module docstring)
 
     @nn.compact
     def __call__(self, x: jnp.ndarray, train: bool) -> jnp.ndarray:
         batch_norm = dict(use_running_average=not train, momentum=self.bn_momentum,
-                          epsilon=self.bn_eps)
+                          epsilon=self.bn_eps, dtype=self.dtype)
         normalise = {
             "batch": lambda: nn.BatchNorm(**batch_norm),
-            "layer": lambda: nn.LayerNorm(epsilon=self.bn_eps, reduction_axes=(1, 2, 3)),
+            "layer": lambda: nn.LayerNorm(epsilon=self.bn_eps, reduction_axes=(1, 2, 3),
+                                          dtype=self.dtype),
             "none": lambda: (lambda y: y)}[self.norm]
         strides = (2, 2, 2, 1)
         for i, (width, stride) in enumerate(zip(self.channels, strides)):
-            x = nn.Conv(width, (3, 3), strides=stride, padding="SAME", kernel_init=_kernel_init)(x)
+            x = nn.Conv(width, (3, 3), strides=stride, padding="SAME", kernel_init=_kernel_init,
+                        dtype=self.dtype)(x)
             if i == 1:
                 # The seed's ZeroPadding2D(((0, 1), (0, 1))): 7x7 -> 8x8 on MNIST.
                 x = jnp.pad(x, ((0, 0), (0, 1), (0, 1), (0, 0)))
@@ -101,14 +114,16 @@ class Critic(nn.Module):
                 x = normalise()(x)
             x = nn.leaky_relu(x, 0.2)
             x = nn.Dropout(self.dropout, deterministic=not train)(x)
-        return nn.Dense(1, kernel_init=_kernel_init)(x.reshape(x.shape[0], -1))
+        scores = nn.Dense(1, kernel_init=_kernel_init, dtype=self.dtype)(x.reshape(x.shape[0], -1))
+        return scores.astype(jnp.float32)
 
 
 def build(config: Config) -> tuple[Generator, Critic]:
     """The two networks a config describes."""
-    bn = dict(bn_momentum=config.bn_momentum, bn_eps=config.bn_eps)
-    return (Generator(config.image_shape, config.gen_channels, **bn),
-            Critic(config.critic_channels, config.dropout, **bn, norm=config.critic_norm))
+    common = dict(bn_momentum=config.bn_momentum, bn_eps=config.bn_eps,
+                  dtype=jnp.dtype(config.compute_dtype))
+    return (Generator(config.image_shape, config.gen_channels, **common),
+            Critic(config.critic_channels, config.dropout, **common, norm=config.critic_norm))
 
 
 def flops_per_iteration(config: Config) -> float:
