@@ -4,10 +4,11 @@ Kernels use Glorot-uniform initialisation and zero biases, as Keras does; BatchN
 momentum semantics (Flax shares them) and epsilon. Convolutions use 'SAME' padding, which in XLA
 pads the extra row/column at the end, as TensorFlow does.
 
-`dtype` is the compute dtype (activations, matmuls, convolutions). Parameters, BatchNorm
-statistics and reductions stay float32 (Flax's param_dtype and float32 reductions), and both
-networks return float32, so losses, gradients' accumulation and optimizer states are float32 in
-the bfloat16 path too.
+`dtype` is the compute dtype (activations, matmuls, convolutions); None (the default) computes
+in the dtype of the inputs and parameters, float32 in training (float64 in the float64 tests).
+With bfloat16, parameters, BatchNorm statistics and reductions stay float32 (Flax's param_dtype
+and float32 reductions) and both networks return float32, so losses, gradients and optimizer
+states are float32 in that path too.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ class UpsampleConv(nn.Module):
     """
 
     features: int
-    dtype: jnp.dtype = jnp.float32
+    dtype: jnp.dtype | None = None
 
     @nn.compact
     def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
@@ -52,11 +53,11 @@ class UpsampleConv(nn.Module):
         # (3, 3, in, 2, 2, out): offsets (dy, dx), then output phases (a, b).
         phased = jnp.einsum("ayk,bxl,klio->yxiabo", taps, taps, kernel)
         phased = phased.reshape(3, 3, in_channels, 4 * self.features)
-        x = x.astype(self.dtype)
-        y = jax.lax.conv_general_dilated(x, phased.astype(self.dtype), (1, 1), ((1, 1), (1, 1)),
-                                         dimension_numbers=("NHWC", "HWIO", "NHWC"))
+        dtype = self.dtype or x.dtype
+        y = jax.lax.conv_general_dilated(x.astype(dtype), phased.astype(dtype), (1, 1),
+                                         ((1, 1), (1, 1)), dimension_numbers=("NHWC", "HWIO", "NHWC"))
         y = y.reshape(batch, height, width, 2, 2, self.features).transpose(0, 1, 3, 2, 4, 5)
-        return y.reshape(batch, 2 * height, 2 * width, self.features) + bias.astype(self.dtype)
+        return y.reshape(batch, 2 * height, 2 * width, self.features) + bias.astype(dtype)
 
 
 class Generator(nn.Module):
@@ -66,7 +67,7 @@ class Generator(nn.Module):
     channels: tuple[int, ...] = (128, 64)
     bn_momentum: float = 0.8
     bn_eps: float = 1e-3
-    dtype: jnp.dtype = jnp.float32  # compute dtype (see the module docstring)
+    dtype: jnp.dtype | None = None  # compute dtype (see the module docstring)
 
     @nn.compact
     def __call__(self, z: jnp.ndarray, train: bool) -> jnp.ndarray:
@@ -81,7 +82,7 @@ class Generator(nn.Module):
             x = nn.relu(nn.BatchNorm(**norm)(x))
         x = nn.Conv(out_channels, (4, 4), padding="SAME", kernel_init=_kernel_init,
                     dtype=self.dtype)(x)
-        return jnp.tanh(x).astype(jnp.float32)
+        return _float32_out(jnp.tanh(x), self.dtype)
 
 
 class Critic(nn.Module):
@@ -92,7 +93,7 @@ class Critic(nn.Module):
     bn_momentum: float = 0.8
     bn_eps: float = 1e-3
     norm: str = "batch"  # "batch", "layer" (per sample over H, W, C) or "none"
-    dtype: jnp.dtype = jnp.float32  # compute dtype (see the module docstring)
+    dtype: jnp.dtype | None = None  # compute dtype (see the module docstring)
 
     @nn.compact
     def __call__(self, x: jnp.ndarray, train: bool) -> jnp.ndarray:
@@ -115,13 +116,18 @@ class Critic(nn.Module):
             x = nn.leaky_relu(x, 0.2)
             x = nn.Dropout(self.dropout, deterministic=not train)(x)
         scores = nn.Dense(1, kernel_init=_kernel_init, dtype=self.dtype)(x.reshape(x.shape[0], -1))
-        return scores.astype(jnp.float32)
+        return _float32_out(scores, self.dtype)
+
+
+def _float32_out(y: jnp.ndarray, dtype: jnp.dtype | None) -> jnp.ndarray:
+    """A reduced-precision network's output back in float32; else unchanged."""
+    return y if dtype is None else y.astype(jnp.float32)
 
 
 def build(config: Config) -> tuple[Generator, Critic]:
     """The two networks a config describes."""
     common = dict(bn_momentum=config.bn_momentum, bn_eps=config.bn_eps,
-                  dtype=jnp.dtype(config.compute_dtype))
+                  dtype=None if config.compute_dtype == "float32" else jnp.dtype(config.compute_dtype))
     return (Generator(config.image_shape, config.gen_channels, **common),
             Critic(config.critic_channels, config.dropout, **common, norm=config.critic_norm))
 
