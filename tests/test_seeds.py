@@ -42,6 +42,16 @@ def test_each_batched_run_equals_its_single_run(images, batching):
     assert not np.allclose(*(leaves(seeds.select(batched, i).gen_params)[0] for i in range(2)))
 
 
+def test_vmapped_official_schedule_branches_instead_of_running_both():
+    config = dataclasses.replace(BATCH, critic_schedule="official", seed_batching="vmap")
+    states = seeds.init_states(config)
+    data = jnp.zeros((16, 28, 28, 1), jnp.uint8)
+    jaxpr = str(jax.make_jaxpr(lambda s: seeds._vmapped_chunk(s, data, config, 1))(states))
+    assert "cond[" in jaxpr  # a batched predicate would have turned it into select_n of both
+    out = jax.eval_shape(lambda s: seeds._vmapped_chunk(s, data, config, 1), states)
+    assert out[0].step.shape == (2,) and out[1]["critic_loss"].shape == (2, 1)
+
+
 @pytest.mark.parametrize("batching", ["vmap", "loop"])
 def test_generate_gives_each_run_its_own_samples(batching):
     config = dataclasses.replace(BATCH, seed_batching=batching)

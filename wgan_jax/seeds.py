@@ -62,9 +62,17 @@ def _stack(trees: list) -> object:
     return jax.tree_util.tree_map(lambda *leaves: jnp.stack(leaves), *trees)
 
 
-@functools.partial(jax.jit, static_argnames=("config", "length"), donate_argnames="states")
 def _vmapped_chunk(states, data, config, length):
-    return jax.vmap(lambda state: steps._train_chunk(state, data, config, length))(states)
+    """All runs in one vmapped program. The runs share their iteration count, so it enters the
+    vmap unbatched: the official schedule's lax.cond on it stays a branch, where a batched
+    predicate would make vmap run both the 100- and the n_critic-update branch every iteration."""
+    axes = jax.tree_util.tree_map(lambda _: 0, states).replace(step=None)
+    return jax.vmap(lambda state: steps._train_chunk(state, data, config, length),
+                    in_axes=(axes,))(states.replace(step=states.step[0]))
+
+
+_vmapped_chunk_jit = jax.jit(_vmapped_chunk, static_argnames=("config", "length"),
+                             donate_argnames="states")
 
 
 def train_chunk(states: TrainState, data: jax.Array, config: Config,
@@ -72,7 +80,7 @@ def train_chunk(states: TrainState, data: jax.Array, config: Config,
     """`length` generator iterations of every run; metrics shaped (runs, length). Consumes
     `states` (donated)."""
     if batching(config) == "vmap":
-        return _vmapped_chunk(states, data, config, length)
+        return _vmapped_chunk_jit(states, data, config, length)
     return _stack([steps.train_chunk(state, data, config, length)
                    for state in _unstack(states, config.seeds)])
 
