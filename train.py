@@ -61,7 +61,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
          help="dtype of activations and convolutions; params, statistics, losses and optimizer "
               "states stay float32 (float32 if unset)")
     flag("--devices", type=int, help="split each batch over this many local devices (default: "
-                                     "all; the batch size must be a multiple)")
+                                     "all; the batch size must be a multiple); with --seeds, "
+                                     "spread the runs over this many, whole runs each (default: "
+                                     "as many as divide the runs)")
     flag("--coordinator", help="HOST:PORT of process 0, for a run over several hosts (one "
                                "process per host; env JAX_COORDINATOR_ADDRESS)")
     flag("--num-processes", type=int, help="processes in a multi-host run (env JAX_NUM_PROCESSES)")

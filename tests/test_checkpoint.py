@@ -7,7 +7,7 @@ import jax
 import numpy as np
 import pytest
 
-from wgan_jax import UserError, data, init_state, loop
+from wgan_jax import UserError, data, init_state, loop, steps
 from wgan_jax.checkpoint import Checkpoints, dataset_identity
 
 from conftest import TINY, leaves
@@ -32,9 +32,12 @@ def test_resumed_run_is_bitwise_identical_to_an_uninterrupted_one(tmp_path):
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
     run = dataclasses.replace(RUN, eval_every=2, eval_samples=100)  # evaluation must resume too
     loop.run(run, straight)
+    compiled = steps.train_chunk._cache_size()
     loop.run(dataclasses.replace(run, iterations=2), resumed)
     assert not (resumed / "samples" / "iter_000004.png").exists()
     loop.run(run, resumed, resume=True)
+    # run length is not part of the compiled program: the three runs share one compilation
+    assert steps.train_chunk._cache_size() == compiled
 
     a, b = final_state(straight, RUN), final_state(resumed, RUN)
     assert int(a.step) == int(b.step) == 4

@@ -14,7 +14,7 @@ import pytest
 import scipy.linalg
 import scipy.ndimage
 
-from wgan_jax import classifier, data, evaluate, init_state, loop, metrics
+from wgan_jax import classifier, evaluate, init_state, loop, metrics
 
 from conftest import TINY
 

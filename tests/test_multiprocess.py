@@ -1,6 +1,7 @@
 """A real two-process run on localhost: two CPU processes of two devices each join through
 `jax.distributed` (gloo collectives), train a few iterations of one data-parallel program over
-the four devices, write once, checkpoint through orbax, and agree on every parameter."""
+the four devices, write once, checkpoint through orbax, and agree on every parameter; then train
+four batched runs spread over the four devices, one each, and evaluate them."""
 
 import json
 import os
@@ -27,13 +28,16 @@ from wgan_jax.checkpoint import Checkpoints
 config = dataclasses.replace(TINY, iterations=3, log_every=1, checkpoint_every=2)
 loop.run(config, workdir)
 config, dataset = loop.prepare(config)
-mesh = distributed.data_mesh()
+mesh = distributed.device_mesh()
 manager = Checkpoints(workdir)
 state = manager.restore(config, step=2, sharding=distributed.replicated(mesh))
 manager.close()
 images = distributed.replicate(dataset.images, mesh)
 with jax.set_mesh(mesh):
     state, _ = distributed.train_chunk(mesh)(state, images, config, 1)
+# 4 batched runs, one per device of either process, evaluated at the end
+loop.run(dataclasses.replace(config, seeds=4, iterations=2),
+         workdir + "-seeds")
 copies = [[np.asarray(shard.data) for shard in leaf.addressable_shards]
           for leaf in jax.tree_util.tree_leaves((state.gen_params, state.critic_params))]
 digest = hashlib.sha256(b"".join(c[0].tobytes() for c in copies)).hexdigest()
@@ -100,3 +104,16 @@ def test_two_processes_train_together_write_once_and_agree(tmp_path):
     # (conftest.noise_driven explains the leaves left out)
     for a, b in zip(results[0]["params"], alone["params"], strict=True):
         assert abs(a - b) <= 1e-5 * abs(b) + 1e-7
+
+    # batched runs spread over the two processes log, evaluate and summarise once, as one process
+    # over four devices does: runs exchange nothing, so each run's numbers are its own program's
+    assert sorted(p.name for p in (tmp_path / "two-seeds").iterdir()) == [
+        "checkpoints", "run-0", "run-1", "run-2", "run-3", "summary.json", "summary.md"]
+    for i in range(4):
+        spread, local = ([json.loads(line) for line in (tmp_path / name / f"run-{i}" / "metrics.jsonl")
+                          .read_text().splitlines()] for name in ("two-seeds", "one-seeds"))
+        assert [r["iteration"] for r in spread] == [r["iteration"] for r in local] == [1, 2]
+        for a, b in zip(spread, local):
+            for key in ("critic_loss", "generator_loss", "fd_mnist", "kid_mnist"):
+                if key in b:
+                    assert abs(a[key] - b[key]) <= 1e-4 * abs(b[key]) + 1e-8, (i, key, a[key], b[key])

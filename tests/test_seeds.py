@@ -110,7 +110,6 @@ def test_batched_loop_writes_each_run_and_resumes_exactly(tmp_path):
     (dict(seeds=0), "seeds must be a positive integer"),
     (dict(seeds=3, run_clips=(0.01, 0.02)), "2 clips given for 3 seeds"),
     (dict(seeds=2, run_lrs=(1e-4, -1.0)), "lr must be a positive"),
-    (dict(seeds=2, devices=2), "batched seeds run on one device"),
 ])
 def test_bad_seed_settings_are_refused(fields, message):
     with pytest.raises(UserError, match=message):

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from wgan_jax import (critic_step, critic_steps, generate, generator_step, init_state, losses,
+from wgan_jax import (critic_step, critic_steps, generate, generator_step, init_state,
                       models, real_batch, steps, train_chunk, train_step)
 from wgan_jax.state import CRITIC, stream
 

@@ -69,7 +69,6 @@ def test_short_quick_run_writes_every_output(tmp_path):
     (["--clip", "0"], "clip must be a positive"),
     (["--lr", "abc"], "expected a number or a comma-separated list of numbers, got 'abc'"),
     (["--clip", "0.01,0.02", "--seeds", "3"], "2 clips given for 3 seeds"),
-    (["--seeds", "2", "--devices", "2"], "batched seeds run on one device"),
     (["--num-processes", "2"], "a multi-process run needs --coordinator"),
     (["--coordinator", "localhost:1", "--num-processes", "2", "--process-id", "2"],
      "--process-id must be in [0, 2)"),

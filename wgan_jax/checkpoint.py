@@ -27,13 +27,11 @@ from wgan_jax import seeds
 from wgan_jax.config import Config
 from wgan_jax.data import Dataset
 from wgan_jax.errors import UserError
-from wgan_jax.state import TrainState, init_state
+from wgan_jax.state import TrainState, init_state, iteration
 
-# Fields that may change when a run is resumed: how long it runs and what it writes, not what it
-# computes.
-RESUMABLE_FIELDS = ("iterations", "sample_every", "log_every", "checkpoint_every",
-                    "keep_checkpoints", "iters_per_dispatch", "eval_every", "eval_samples",
-                    "devices", "seed_batching")
+# Fields that may change when a run is resumed: how long it runs, what it writes and how the
+# work is laid out on the devices, not what it computes.
+RESUMABLE_FIELDS = (*config_lib.HOST_FIELDS, "seed_batching")
 
 
 def dataset_identity(dataset: Dataset) -> dict[str, Any]:
@@ -68,7 +66,7 @@ class Checkpoints:
 
     def save(self, state: TrainState, config: Config, dataset: dict[str, Any]) -> int:
         """Writes the state at its own iteration count; returns that count."""
-        step = int(np.ravel(jax.device_get(state.step))[0])  # the same for all batched runs
+        step = iteration(state)
         meta = {"config": config_lib.to_dict(config), "dataset": dataset}
         self.manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
                                                         meta=ocp.args.JsonSave(meta)),

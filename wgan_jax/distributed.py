@@ -71,9 +71,9 @@ def _env_int(name: str) -> int | None:
         raise UserError(f"{name} must be an integer, got {value!r}") from None
 
 
-def data_mesh(count: int | None = None) -> Mesh:
+def device_mesh(count: int | None = None, axis: str = DATA) -> Mesh:
     """A one-axis mesh over the first `count` devices (all by default). With several processes
-    it spans all of them: every process must own a part of the batch."""
+    it spans all of them: every process must own a part of the work."""
     devices = jax.devices()
     count = count or len(devices)
     if jax.process_count() > 1 and count != len(devices):
@@ -82,7 +82,7 @@ def data_mesh(count: int | None = None) -> Mesh:
     if not 1 <= count <= len(devices):
         raise UserError(f"--devices {count}: this machine has {len(devices)} "
                         f"{jax.default_backend()} device(s)")
-    return Mesh(np.array(devices[:count]), (DATA,))
+    return Mesh(np.array(devices[:count]), (axis,))
 
 
 def barrier(name: str) -> None:

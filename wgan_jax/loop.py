@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import json
 import math
 import signal
@@ -31,6 +32,7 @@ from wgan_jax.config import Config
 from wgan_jax.errors import UserError
 from wgan_jax.evaluate import Evaluator
 from wgan_jax.state import SAMPLES, init_state, stream
+from wgan_jax.state import iteration as iteration_of
 
 SAMPLE_COUNT = 25  # a 5x5 grid, like the seed's sample_images
 
@@ -202,8 +204,11 @@ def run(config: Config, workdir: str | Path, console: Console | None = None,
     workdir = Path(workdir)
     check_workdir(workdir, resume)
     distributed.barrier("wgan_jax: workdir checked")  # before process 0 writes into it
-    mesh = distributed.data_mesh(1 if config.seeds > 1 else config.devices or None)
-    distributed.check_batch(config, mesh)
+    if config.seeds > 1:
+        mesh = seeds.run_mesh(config)
+    else:
+        mesh = distributed.device_mesh(config.devices or None)
+        distributed.check_batch(config, mesh)
     config, dataset = prepare(config)
     identity = dataset_identity(dataset)
     checkpoints = Checkpoints(workdir, config.keep_checkpoints)
@@ -216,18 +221,26 @@ def run(config: Config, workdir: str | Path, console: Console | None = None,
 def _train(config: Config, workdir: Path, console: Console, resume: bool, dataset: data.Dataset,
            identity: dict, checkpoints: Checkpoints, mesh: jax.sharding.Mesh) -> dict | list:
     batched = config.seeds > 1  # a leading run axis on every leaf of the state (wgan_jax.seeds)
+    program = config.program()  # what the compiled functions see: one compilation across resumes
     runs = seeds.run_configs(config) if batched else [config]
-    parallel = mesh.devices.size > 1  # data parallel: the same steps, the batch split over devices
+    # Several devices: data parallel (the same steps, the batch split over them, the state
+    # replicated), or with batched runs, whole runs per device. One device: the state committed
+    # to it, as a restored one is, so a fresh run and its resumes share one compilation.
+    parallel = mesh.devices.size > 1
+    if parallel:
+        placement = seeds.sharding(mesh) if batched else distributed.replicated(mesh)
+    else:
+        placement = jax.sharding.SingleDeviceSharding(mesh.devices.flat[0])
     if resume:
         saved = checkpoints.metadata()["dataset"]
         if saved != identity:
             raise UserError(f"--resume: the checkpoint was trained on {saved['source']} "
                             f"{saved['shape']} (sha256 {saved['sha256'][:12]}), not on "
                             f"{identity['source']} {identity['shape']} (sha256 {identity['sha256'][:12]})")
-        state = checkpoints.restore(config, sharding=distributed.replicated(mesh) if parallel else None)
+        state = checkpoints.restore(config, sharding=placement)
     else:
-        state = seeds.init_states(config) if batched else init_state(config, jax.random.PRNGKey(config.seed))
-    start = int(np.ravel(jax.device_get(state.step))[0])
+        state = seeds.init_states(program) if batched else init_state(program, jax.random.PRNGKey(config.seed))
+    start = iteration_of(state)
     if start >= config.iterations:
         raise UserError(f"--resume: the checkpoint is at iteration {start}; pass --iterations "
                         f"above {start} to train further")
@@ -244,14 +257,17 @@ def _train(config: Config, workdir: Path, console: Console, resume: bool, datase
     images = jax.device_put(dataset.images)
     chunk, generate, mesh_scope = steps.train_chunk, steps.generate, contextlib.nullcontext()
     if batched:
-        chunk, generate = seeds.train_chunk, seeds.generate
+        chunk = functools.partial(seeds.train_chunk, mesh=mesh)
+        generate = functools.partial(seeds.generate, mesh=mesh)
         fixed_z = seeds.sample_noise(config, SAMPLE_COUNT)
     else:
         fixed_z = jax.random.normal(stream(jax.random.PRNGKey(config.seed), SAMPLES),
                                     (SAMPLE_COUNT, config.latent_dim))
+    state = jax.device_put(state, placement)
     if parallel:
-        state, images = distributed.replicate(state, mesh), distributed.replicate(images, mesh)
-        chunk, mesh_scope = distributed.train_chunk(mesh), jax.set_mesh(mesh)
+        images, mesh_scope = distributed.replicate(images, mesh), jax.set_mesh(mesh)
+        if not batched:
+            chunk = distributed.train_chunk(mesh)
     every = (config.log_every, config.sample_every, config.checkpoint_every, config.eval_every)
     lengths = chunk_lengths(config.iterations, config.iters_per_dispatch, *filter(None, every),
                             start=start)
@@ -310,7 +326,7 @@ def _train(config: Config, workdir: Path, console: Console, resume: bool, datase
         with Progress(*columns, console=console) as progress, _StopRequest() as stop, mesh_scope:
             task = progress.add_task("train", total=config.iterations, completed=start, w="-")
             for length in lengths:
-                state, metrics = chunk(state, images, config, length)
+                state, metrics = chunk(state, images, program, length)
                 read_back(progress, task)  # the previous chunk's, while this one runs
                 iteration += length
                 unlogged.append(metrics)
@@ -320,11 +336,11 @@ def _train(config: Config, workdir: Path, console: Console, resume: bool, datase
                     pending.append(("log", iteration, list(unlogged)))
                     unlogged.clear()
                 if iteration % config.sample_every == 0 or stopping:
-                    pending.append(("samples", iteration, generate(state, fixed_z, config)))
+                    pending.append(("samples", iteration, generate(state, fixed_z, program)))
                 if evaluators and not stopping and (
                         iteration % config.eval_every == 0 or iteration == config.iterations):
                     pending.append(("eval", iteration, [
-                        evaluator.dispatch(of_run(state, i), config)
+                        evaluator.dispatch(of_run(state, i), program)
                         for i, evaluator in enumerate(evaluators)]))
                 if iteration % config.checkpoint_every == 0 or iteration == config.iterations \
                         or stopping:
@@ -334,7 +350,7 @@ def _train(config: Config, workdir: Path, console: Console, resume: bool, datase
             read_back(progress, task)
         if stopping:
             raise Interrupted(stop.signum or signal.SIGTERM, iteration, workdir)
-        finals = np.asarray(generate(state, fixed_z, config))
+        finals = np.asarray(generate(state, fixed_z, program))
         for i, writer in enumerate(writers):
             writer.samples(of_run(finals, i), "final")
     finally:

@@ -7,6 +7,12 @@ state holds as values (`TrainState.lr`, `TrainState.clip`) so that one program s
 On an accelerator one program trains all runs (`jax.vmap` over the leading run axis), where N
 small runs fill the device better than one; on the CPU, where vmapped convolutions are slow, the
 single-run step (compiled once: clip and lr are values in the state) is dispatched for each run.
+
+On several devices (of one process or of several) the runs are spread over a one-axis mesh,
+"runs": each device holds seeds / devices whole runs and trains them in one program
+(`jax.shard_map` around the same vmapped chunk); runs never exchange anything, so the compiled
+chunk has no collectives but the small gather of metrics and sample images, which every process
+then reads.
 """
 
 from __future__ import annotations
@@ -18,10 +24,14 @@ import math
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from wgan_jax import steps
+from wgan_jax import distributed, steps
 from wgan_jax.config import Config
+from wgan_jax.errors import UserError
 from wgan_jax.state import SAMPLES, TrainState, init_state, stream
+
+RUNS = "runs"  # the mesh axis the runs are spread over
 
 # Keys of a run's final records that describe the run rather than measure it.
 _NOT_MEASURED = ("iteration", "seconds", "class_shares")
@@ -75,23 +85,77 @@ _vmapped_chunk_jit = jax.jit(_vmapped_chunk, static_argnames=("config", "length"
                              donate_argnames="states")
 
 
-def train_chunk(states: TrainState, data: jax.Array, config: Config,
-                length: int) -> tuple[TrainState, steps.Metrics]:
+def _local_chunk(states, data, config, length):
+    """The runs of one device in one program: vmapped, or with "loop" one after the other."""
+    if batching(config) == "vmap":
+        return _vmapped_chunk(states, data, config, length)
+    return _stack([steps._train_chunk(select(states, i), data, config, length)
+                   for i in range(states.step.shape[0])])
+
+
+def _local_generate(states, z, config):
+    return jax.vmap(lambda state, z: steps._generate(state, z, config))(states, z)
+
+
+def run_mesh(config: Config) -> Mesh:
+    """The devices the runs are spread over: config.devices of them, else as many of this
+    machine's as divide the runs evenly (all devices when several processes run)."""
+    count = config.devices or None
+    if count is None and jax.process_count() == 1:
+        count = math.gcd(config.seeds, jax.device_count())
+    mesh = distributed.device_mesh(count, RUNS)
+    if config.seeds % mesh.devices.size:
+        raise UserError(f"{config.seeds} seeds do not split over {mesh.devices.size} devices; "
+                        f"use a multiple of {mesh.devices.size}")
+    return mesh
+
+
+def sharding(mesh: Mesh) -> NamedSharding:
+    """Runs split along the leading axis of every state leaf, whole runs per device."""
+    return NamedSharding(mesh, PartitionSpec(RUNS))
+
+
+@functools.lru_cache(maxsize=8)
+def _spread(mesh: Mesh):
+    """train_chunk and generate for runs spread over `mesh`; state in and out split by run,
+    metrics and images out replicated (small) so that every process can read them."""
+    runs, whole = sharding(mesh), distributed.replicated(mesh)
+
+    def chunk(states, data, config, length):
+        return jax.shard_map(functools.partial(_local_chunk, config=config, length=length),
+                             mesh=mesh, in_specs=(PartitionSpec(RUNS), PartitionSpec()),
+                             out_specs=PartitionSpec(RUNS))(states, data)
+
+    def generate(states, z, config):
+        return jax.shard_map(functools.partial(_local_generate, config=config), mesh=mesh,
+                             in_specs=PartitionSpec(RUNS), out_specs=PartitionSpec(RUNS))(states, z)
+
+    return (jax.jit(chunk, static_argnames=("config", "length"), in_shardings=(runs, whole),
+                    out_shardings=(runs, whole), donate_argnames="states"),
+            jax.jit(generate, static_argnames="config", in_shardings=(runs, runs),
+                    out_shardings=whole))
+
+
+def train_chunk(states: TrainState, data: jax.Array, config: Config, length: int,
+                mesh: Mesh | None = None) -> tuple[TrainState, steps.Metrics]:
     """`length` generator iterations of every run; metrics shaped (runs, length). Consumes
-    `states` (donated)."""
+    `states` (donated). With a `mesh` of several devices, `states` split as `sharding` says."""
+    if mesh is not None and mesh.devices.size > 1:
+        return _spread(mesh)[0](states, data, config, length)
     if batching(config) == "vmap":
         return _vmapped_chunk_jit(states, data, config, length)
     return _stack([steps.train_chunk(state, data, config, length)
                    for state in _unstack(states, config.seeds)])
 
 
-@functools.partial(jax.jit, static_argnames="config")
-def _vmapped_generate(states, z, config):
-    return jax.vmap(lambda state, z: steps._generate(state, z, config))(states, z)
+_vmapped_generate = jax.jit(_local_generate, static_argnames="config")
 
 
-def generate(states: TrainState, z: jax.Array, config: Config) -> jax.Array:
+def generate(states: TrainState, z: jax.Array, config: Config,
+             mesh: Mesh | None = None) -> jax.Array:
     """Every run's images from its own latent vectors: z (runs, B, latent) -> (runs, B, H, W, C)."""
+    if mesh is not None and mesh.devices.size > 1:
+        return _spread(mesh)[1](states, z, config)
     if batching(config) == "vmap":
         return _vmapped_generate(states, z, config)
     return _stack([steps.generate(state, z[i], config)

@@ -8,6 +8,7 @@ from typing import Any
 import flax.struct
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from wgan_jax import models, optim
 from wgan_jax.config import Config
@@ -61,3 +62,9 @@ def init_state(config: Config, key: jax.Array) -> TrainState:
         gen_opt=tx.init(gen_vars["params"]), critic_opt=tx.init(critic_params),
         key=key, lr=jnp.asarray(config.lr, jnp.float32), clip=jnp.asarray(config.clip, jnp.float32),
         step=jnp.zeros((), jnp.int32), critic_updates=jnp.zeros((), jnp.int32))
+
+
+def iteration(state: TrainState) -> int:
+    """Generator iterations done. Read from this process's first copy of the counter, which every
+    batched run and every device shares, so it also works on a state spread over processes."""
+    return int(np.ravel(state.step.addressable_shards[0].data)[0])
