@@ -76,7 +76,7 @@ except UserError as err:
 
 root = tempfile.mkdtemp()
 loop.run(single, root + "/one")
-# devices unset: gcd(4 runs, 8 devices) = 4, one run per device; then resumed on one device
+# devices unset: the most of the 8 that divide 4 runs, so one run on each of 4; then resumed on one
 loop.run(dataclasses.replace(single, devices=0, iterations=2), root + "/four")
 loop.run(single, root + "/four", resume=True)
 read = lambda name: [[json.loads(l) for l in open(f"{root}/{name}/run-{i}/metrics.jsonl")]
@@ -95,6 +95,8 @@ print(json.dumps({
                      for i in range(4)],
     "metric_diffs": {k: float(np.max(np.abs(one_metrics[k] - spread_metrics[k]))) for k in one_metrics},
     "sample_diff": float(jnp.max(jnp.abs(samples[0] - samples[1]))), "refused": refused,
+    "default_split": {n: seeds.run_mesh(dataclasses.replace(config, seeds=n, devices=0)).devices.size
+                      for n in (3, 6, 12, 16)},
     "straight": read("one"), "resumed": read("four"),
     "run_config": json.load(open(root + "/four/run-1/config.json"))}))
 """
@@ -138,6 +140,8 @@ def test_seeds_spread_over_8_cpu_devices_train_as_on_one():
     assert max(out["metric_diffs"].values()) < 1e-6 and out["sample_diff"] < 1e-5
     assert out["clip_reached"] == [np.float32(c) for c in (0.01, 0.02, 0.03, 0.04)]
     assert out["refused"] == "3 seeds do not split over 2 devices; use a multiple of 2"
+    # without --devices: the most of the 8 devices that divide the runs
+    assert out["default_split"] == {"3": 3, "6": 6, "12": 6, "16": 8}
     # the loop: 4 runs over 4 devices for 2 iterations, resumed on one device for a third, logs
     # what the 4 runs on one device log in 3 straight iterations (one run per device there: the
     # single-run program, as on one device)

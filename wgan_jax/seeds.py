@@ -98,11 +98,11 @@ def _local_generate(states, z, config):
 
 
 def run_mesh(config: Config) -> Mesh:
-    """The devices the runs are spread over: config.devices of them, else as many of this
-    machine's as divide the runs evenly (all devices when several processes run)."""
+    """The devices the runs are spread over: config.devices of them, else the most of this
+    machine's that divide the runs evenly (all devices when several processes run)."""
     count = config.devices or None
     if count is None and jax.process_count() == 1:
-        count = math.gcd(config.seeds, jax.device_count())
+        count = max(d for d in range(1, jax.device_count() + 1) if config.seeds % d == 0)
     mesh = distributed.device_mesh(count, RUNS)
     if config.seeds % mesh.devices.size:
         raise UserError(f"{config.seeds} seeds do not split over {mesh.devices.size} devices; "
