@@ -70,6 +70,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     flag("--process-id", type=int, help="this process's index, 0 to N-1 (env JAX_PROCESS_ID)")
     flag("--distributed", action="store_true",
          help="join a multi-host run whose topology JAX detects (Cloud TPU slice, SLURM, Open MPI)")
+    flag("--compile-cache", metavar="DIR",
+         help="keep compiled programs in DIR (JAX's persistent compilation cache, also env "
+              "JAX_COMPILATION_CACHE_DIR): a later run or --resume of the same networks and "
+              "hyper-parameters loads them instead of compiling")
     flag("--resume", action="store_true",
          help="continue the run in --workdir from its latest checkpoint (its config is reused; "
               "only --iterations and the output intervals may change)")
@@ -118,6 +122,19 @@ def build_config(args: argparse.Namespace, workdir: str) -> config_lib.Config:
     return config_lib.from_preset(args.preset or "seed", **overrides)
 
 
+def use_compile_cache(folder: Path) -> None:
+    """Points JAX's persistent compilation cache at `folder`. Run length and output intervals are
+    not part of the compiled programs (Config.program), so a resume with more iterations hits."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write-test-{os.getpid()}"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as err:
+        raise UserError(f"cannot use --compile-cache {folder}: {err.strerror or err}") from None
+    jax.config.update("jax_compilation_cache_dir", str(folder))
+
+
 def cpu_notice(config: config_lib.Config) -> str | None:
     """On a CPU-only machine, a rough time estimate and a pointer to the quick preset."""
     if jax.default_backend() != "cpu":
@@ -137,6 +154,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     workdir = args.workdir or os.path.join("runs", datetime.datetime.now().strftime("%Y%m%d-%H%M%S"))
     try:
+        if args.compile_cache:
+            use_compile_cache(Path(args.compile_cache))
         distributed.initialize(args.coordinator, args.num_processes, args.process_id,
                                auto=args.distributed)
         config = build_config(args, workdir)

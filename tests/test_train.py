@@ -77,6 +77,7 @@ def test_short_quick_run_writes_every_output(tmp_path):
     (["--eval-every", "-1"], "eval_every must be >= 0"),
     (["--eval-samples", "10"], "eval_samples must be at least 100"),
     (["--devices", "3"], "this machine has 1 cpu device(s)"),
+    (["--compile-cache", "/proc/version/cache"], "cannot use --compile-cache /proc/version/cache"),
 ])
 def test_bad_input_is_one_line_and_exit_code_2(tmp_path, args, message):
     result = train(*args, "--workdir", str(tmp_path / "w"))
@@ -104,7 +105,7 @@ def test_help_lists_every_flag():
     for flag in ("--preset", "--loss", "--iterations", "--batch-size", "--n-critic", "--clip", "--lr",
                  "--seed", "--workdir", "--dataset", "--data-dir", "--sample-every", "--log-every",
                  "--checkpoint-every", "--eval-every", "--eval-samples", "--devices", "--resume",
-                 "--seeds", "--compute-dtype", "--coordinator", "--num-processes", "--process-id", "--distributed"):
+                 "--seeds", "--compute-dtype", "--compile-cache", "--coordinator", "--num-processes", "--process-id", "--distributed"):
         assert flag in result.stdout
 
 
@@ -133,6 +134,9 @@ def test_a_signal_saves_a_checkpoint_and_the_run_resumes(tmp_path, sig):
     workdir = tmp_path / "run"
     args = ["--preset", "quick", "--iterations", "500", "--batch-size", "8", "--log-every", "1",
             "--checkpoint-every", "400", "--eval-every", "0", "--workdir", str(workdir)]
+    cache = tmp_path / "compiled"
+    if sig == signal.SIGTERM:
+        args += ["--compile-cache", str(cache)]
     process = subprocess.Popen([sys.executable, str(ROOT / "train.py"), *args], cwd=ROOT,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     wait_for_metrics(workdir, 2, process)
@@ -147,8 +151,13 @@ def test_a_signal_saves_a_checkpoint_and_the_run_resumes(tmp_path, sig):
     logged = [json.loads(line)["iteration"] for line in (workdir / "metrics.jsonl").read_text().splitlines()]
     assert logged[-1] == stopped_at
     if sig == signal.SIGTERM:
-        result = train("--workdir", str(workdir), "--resume", "--iterations", str(stopped_at + 2))
+        compiled = sorted(p.name for p in cache.iterdir())
+        assert any(name.startswith("jit__train_chunk-") for name in compiled), compiled
+        result = train("--workdir", str(workdir), "--resume", "--iterations", str(stopped_at + 2),
+                       "--compile-cache", str(cache))
         assert result.returncode == 0, result.stderr
+        # another run length, the same program: the resume loaded the chunk instead of compiling
+        assert sorted(p.name for p in cache.iterdir()) == compiled
         last = json.loads((workdir / "metrics.jsonl").read_text().splitlines()[-1])
         assert last["iteration"] == stopped_at + 2
         assert (workdir / "checkpoints" / str(stopped_at + 2)).is_dir()
