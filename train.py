@@ -125,13 +125,7 @@ def build_config(args: argparse.Namespace, workdir: str) -> config_lib.Config:
 def use_compile_cache(folder: Path) -> None:
     """Points JAX's persistent compilation cache at `folder`. Run length and output intervals are
     not part of the compiled programs (Config.program), so a resume with more iterations hits."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / f".write-test-{os.getpid()}"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as err:
-        raise UserError(f"cannot use --compile-cache {folder}: {err.strerror or err}") from None
+    loop.writable_folder(folder, "--compile-cache")
     jax.config.update("jax_compilation_cache_dir", str(folder))
 
 

@@ -77,7 +77,7 @@ def test_short_quick_run_writes_every_output(tmp_path):
     (["--eval-every", "-1"], "eval_every must be >= 0"),
     (["--eval-samples", "10"], "eval_samples must be at least 100"),
     (["--devices", "3"], "this machine has 1 cpu device(s)"),
-    (["--compile-cache", "/proc/version/cache"], "cannot use --compile-cache /proc/version/cache"),
+    (["--compile-cache", "/proc/version/cache"], "cannot write to --compile-cache /proc/version/cache"),
 ])
 def test_bad_input_is_one_line_and_exit_code_2(tmp_path, args, message):
     result = train(*args, "--workdir", str(tmp_path / "w"))

@@ -14,7 +14,9 @@ import dataclasses
 import functools
 import json
 import math
+import os
 import signal
+import socket
 import threading
 import time
 from pathlib import Path
@@ -75,13 +77,20 @@ def check_workdir(workdir: Path, resume: bool) -> None:
     if not resume and holds_run:
         raise UserError(f"workdir {workdir} already holds a run; pass --resume to continue it or "
                         f"choose another --workdir")
+    writable_folder(workdir, "workdir")
+
+
+def writable_folder(folder: Path, name: str) -> None:
+    """Creates `folder` if needed and proves it writable, or raises a UserError naming it. The
+    probe file is per host and process (several may share the folder); asking JAX for the
+    process index would start its backend before a multi-process run is joined."""
     try:
-        workdir.mkdir(parents=True, exist_ok=True)
-        probe = workdir / f".write-test-{jax.process_index()}"
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write-test-{socket.gethostname()}-{os.getpid()}"
         probe.write_text("")
         probe.unlink()
     except OSError as err:
-        raise UserError(f"cannot write to workdir {workdir}: {err.strerror or err}") from None
+        raise UserError(f"cannot write to {name} {folder}: {err.strerror or err}") from None
 
 
 def resumed_config(workdir: Path, **overrides) -> Config:
