@@ -146,6 +146,9 @@ def test_seeds_spread_over_8_cpu_devices_train_as_on_one():
     # what the 4 runs on one device log in 3 straight iterations (one run per device there: the
     # single-run program, as on one device)
     assert out["run_config"]["run"] == 1 and out["run_config"]["seed"] == 1
+    # config.json says what the (resumed) run asked for and used, beside what the machine has
+    assert out["run_config"]["devices"] == 1 and len(out["run_config"]["mesh_devices"]) == 1
+    assert len(out["run_config"]["machine_devices"]) == 8
     for straight, resumed in zip(out["straight"], out["resumed"], strict=True):
         assert [r["iteration"] for r in straight] == [r["iteration"] for r in resumed] == [1, 2, 3]
         for a, b in zip(straight, resumed):

@@ -137,7 +137,8 @@ class _Writer:
             (workdir / "samples").mkdir(parents=True, exist_ok=True)
             record = {**config_lib.to_dict(config), **(run or {}), "dataset_source": dataset.name,
                       "dataset_size": int(len(dataset.images)), "backend": jax.default_backend(),
-                      "processes": jax.process_count(), "devices": [str(d) for d in jax.devices()]}
+                      "processes": jax.process_count(),
+                      "machine_devices": [str(d) for d in jax.devices()]}
             (workdir / "config.json").write_text(json.dumps(record, indent=2) + "\n")
             self.metrics_file = open(metrics_path, "w")
         except OSError as err:
@@ -259,8 +260,9 @@ def _train(config: Config, workdir: Path, console: Console, resume: bool, datase
     elif config.eval_every:
         console.print(f"No evaluation classifier for {config.dataset}: sample-quality metrics off.")
     writes = jax.process_index() == 0
+    layout = {"mesh_devices": [str(d) for d in mesh.devices.flat]}  # the devices this run uses
     writers = [_Writer(workdir / f"run-{i}" if batched else workdir, run, dataset, start, writes,
-                       {"run": i, "batched_runs": config.seeds} if batched else None)
+                       {**layout, "run": i, "batched_runs": config.seeds} if batched else layout)
                for i, run in enumerate(runs)]
     clock = time.perf_counter()
     images = jax.device_put(dataset.images)
