@@ -57,6 +57,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     flag("--eval-every", type=int, help="score samples (fd_mnist, KID, ...) every N iterations "
                                        "and at the end; 0 turns evaluation off")
     flag("--eval-samples", type=int, help="generated images per evaluation")
+    flag("--ema", type=float, metavar="DECAY",
+         help="keep an exponential moving average of the generator with this decay (e.g. "
+              "0.999) and draw samples and evaluations from it; 0 turns it off (preset's if unset)")
     flag("--compute-dtype", choices=("float32", "bfloat16"),
          help="dtype of activations and convolutions; params, statistics, losses and optimizer "
               "states stay float32 (float32 if unset)")
@@ -113,7 +116,8 @@ def build_config(args: argparse.Namespace, workdir: str) -> config_lib.Config:
         **_per_run(args), seed=args.seed, dataset=args.dataset, data_dir=args.data_dir,
         sample_every=args.sample_every, log_every=args.log_every,
         checkpoint_every=args.checkpoint_every, eval_every=args.eval_every,
-        eval_samples=args.eval_samples, devices=args.devices, compute_dtype=args.compute_dtype)
+        eval_samples=args.eval_samples, devices=args.devices, compute_dtype=args.compute_dtype,
+        ema=args.ema)
     if args.resume:
         if args.preset is not None:
             overrides["preset"] = args.preset

@@ -1,16 +1,22 @@
-"""How the quick preset was chosen: candidate CPU-sized recipes trained side by side.
+"""How the quick preset was chosen: candidate CPU-sized recipes, each trained over several seeds.
 
-    python benchmarks/quick_sweep.py OUTDIR [--iterations 3000]
+    python benchmarks/quick_sweep.py OUTDIR --only c06,c10 [--seeds 3] [--iterations 2000]
+    python benchmarks/quick_sweep.py OUTDIR --table benchmarks/results/quick-sweep.md
 
-Each candidate writes a normal workdir (samples every --sample-every iterations, metrics, losses.png) under
-OUTDIR, so quality can be compared at equal iteration counts and at equal CPU cost (the CPU cost
-of an iteration grows about linearly with batch size and generator width).
+Each candidate is the quick preset with a few fields overridden, trained as `--seeds` runs
+(seeds 0, 1, ...) in one `loop.run`, with evaluations every --eval-every iterations: OUTDIR/<name>/
+holds run-<i>/ workdirs and summary.md. `--table` reads every finished candidate under OUTDIR and
+writes the comparison: the median over seeds of the final fd_mnist (never one seed's), each seed's
+value, the raw (unaveraged) generator's fd where averaging is on, the classifier score and the
+smallest and largest class share.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
+import statistics
 import sys
 from pathlib import Path
 
@@ -19,13 +25,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from wgan_jax import from_preset, loop  # noqa: E402
 
 CANDIDATES = {
+    # First rounds (H100, one seed each, by eye): widths, batch and learning rate at the quick
+    # preset's CPU cost; the quick preset of 2026-11 is g32-b32-lr2e-4.
     "g32-b64-lr1e-4": dict(gen_channels=(32, 16), batch_size=64, lr=1e-4),
     "g32-b32-lr1e-4": dict(gen_channels=(32, 16), batch_size=32, lr=1e-4),
     "g32-b64-lr2e-4": dict(gen_channels=(32, 16), batch_size=64, lr=2e-4),
     "g32-b32-lr2e-4": dict(gen_channels=(32, 16), batch_size=32, lr=2e-4),
     "g64-b64-lr1e-4": dict(gen_channels=(64, 32), batch_size=64, lr=1e-4),
-    # Second round: a half-width critic and batch 16 buy 1.4x to 2.7x more iterations per CPU
-    # second (2-core CPU: 0.147 / 0.126 / 0.077 s per iteration against 0.205 s).
     "g32-c8-b32-lr2e-4": dict(gen_channels=(32, 16), critic_channels=(8, 16, 32, 64),
                               batch_size=32, lr=2e-4),
     "g32-c8-b32-lr3e-4": dict(gen_channels=(32, 16), critic_channels=(8, 16, 32, 64),
@@ -34,22 +40,68 @@ CANDIDATES = {
     "g32-b16-lr1e-4": dict(gen_channels=(32, 16), batch_size=16, lr=1e-4),
     "g32-c8-b16-lr2e-4": dict(gen_channels=(32, 16), critic_channels=(8, 16, 32, 64),
                               batch_size=16, lr=2e-4),
+    # Quality rounds (2-core CPU, 3 seeds each, fd_mnist): the clip bound (REFERENCE.md's
+    # strongest lever), the critic's dropout, generator averaging, all at the quick preset's cost.
+    "c01": dict(clip=0.01, ema=0.999),
+    "c06": dict(clip=0.06, ema=0.999),
+    "c10": dict(clip=0.1, ema=0.999),
+    "c10-d0": dict(clip=0.1, dropout=0.0, ema=0.999),
 }
+
+
+def train(outdir: Path, names: list[str], seeds: int, iterations: int, eval_every: int) -> None:
+    for name in names:
+        config = from_preset("quick", seeds=seeds, iterations=iterations, eval_every=eval_every,
+                             sample_every=500, log_every=50, **CANDIDATES[name])
+        loop.run(config, outdir / name)
+
+
+def _finals(candidate: Path) -> list[dict]:
+    """Each run's last evaluation record."""
+    finals = []
+    for run in sorted(candidate.glob("run-*"), key=lambda p: int(p.name.split("-")[1])):
+        lines = (run / "metrics.jsonl").read_text().splitlines()
+        evaluations = [json.loads(line) for line in lines if '"fd_' in line]
+        finals.append(evaluations[-1])
+    return finals
+
+
+def table(outdir: Path) -> str:
+    rows = ["| candidate | overrides of `quick` | iteration | median fd_mnist | fd_mnist per seed | "
+            "median raw fd_mnist | median classifier score | class shares min-max |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    results = {}
+    for candidate in sorted(p for p in outdir.iterdir() if (p / "summary.json").exists()):
+        finals = _finals(candidate)
+        fd = [r["fd_mnist"] for r in finals]
+        raw = [r["fd_mnist_raw"] for r in finals if "fd_mnist_raw" in r]
+        shares = [s for r in finals for s in r["class_shares"]]
+        results[candidate.name] = finals
+        overrides = ", ".join(f"{k}={v}" for k, v in CANDIDATES.get(candidate.name, {}).items())
+        rows.append(
+            f"| {candidate.name} | {overrides} | {finals[0]['iteration']} | "
+            f"**{statistics.median(fd):.1f}** | {', '.join(f'{v:.1f}' for v in fd)} | "
+            f"{f'{statistics.median(raw):.1f}' if raw else '-'} | "
+            f"{statistics.median(r['classifier_score'] for r in finals):.2f} | "
+            f"{min(shares):.3f}-{max(shares):.3f} |")
+    (outdir / "sweep.json").write_text(json.dumps(results, indent=2) + "\n")
+    return "\n".join(rows) + "\n"
 
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("outdir")
-    parser.add_argument("--iterations", type=int, default=3000)
-    parser.add_argument("--sample-every", type=int, default=250)
-    parser.add_argument("--only", default="", help="comma-separated candidate names")
+    parser.add_argument("outdir", type=Path)
+    parser.add_argument("--only", default="", help="comma-separated candidate names to train")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--iterations", type=int, default=2000)
+    parser.add_argument("--eval-every", type=int, default=1000)
+    parser.add_argument("--table", type=Path, help="write the comparison of OUTDIR's candidates here")
     args = parser.parse_args()
-    names = args.only.split(",") if args.only else list(CANDIDATES)
-    for name in names:
-        config = dataclasses.replace(from_preset("quick"), iterations=args.iterations,
-                                     sample_every=args.sample_every, log_every=50,
-                                     **CANDIDATES[name])
-        loop.run(config.validate(), Path(args.outdir) / name)
+    if args.table:
+        args.table.write_text(table(args.outdir))
+        return 0
+    train(args.outdir, args.only.split(",") if args.only else list(CANDIDATES), args.seeds,
+          args.iterations, args.eval_every)
     return 0
 
 

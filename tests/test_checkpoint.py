@@ -49,6 +49,22 @@ def test_resumed_run_is_bitwise_identical_to_an_uninterrupted_one(tmp_path):
     assert "fd_mnist" in records(resumed)[2] and "fd_mnist" in records(resumed)[5]
 
 
+def test_resume_with_generator_averaging_is_bitwise_exact_and_scores_both_generators(tmp_path):
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    run = dataclasses.replace(RUN, ema=0.5, eval_every=2, eval_samples=100)
+    loop.run(run, straight)
+    loop.run(dataclasses.replace(run, iterations=2), resumed)
+    loop.run(run, resumed, resume=True)
+    a, b = final_state(straight, run), final_state(resumed, run)
+    assert jax.tree_util.tree_structure(a.ema_params) == jax.tree_util.tree_structure(a.gen_params)
+    for x, y in zip(leaves(a), leaves(b)):
+        np.testing.assert_array_equal(x, y)  # the average included
+    assert records(straight) == records(resumed)
+    evaluations = [r for r in records(resumed) if "fd_mnist" in r]
+    assert [r["iteration"] for r in evaluations] == [2, 4]
+    assert all(r["fd_mnist_raw"] != r["fd_mnist"] for r in evaluations)
+
+
 def test_only_the_newest_checkpoints_are_kept_and_hold_config_and_dataset(tmp_path):
     config = dataclasses.replace(RUN, iterations=4, checkpoint_every=1, keep_checkpoints=2)
     loop.run(config, tmp_path / "w")

@@ -38,6 +38,8 @@ def test_overrides_apply_and_none_is_ignored():
     ("image_shape", (30, 30, 1), "divisible by 4"),
     ("loss", "hinge", "loss must be one of wgan, dcgan, wgan-gp"),
     ("optimizer", "sgd", "optimizer must be one of"),
+    ("ema", 1.0, "ema must be in"), ("ema", -0.1, "ema must be in"),
+    ("ema_stats", "fresh", "ema_stats must be one of"),
     ("critic_norm", "group", "critic_norm must be one of"),
     ("clip_when", "never", "clip_when must be one of"),
     ("adam_b2", 1.0, "adam_b2 must be in"),

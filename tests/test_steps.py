@@ -7,7 +7,7 @@ import pytest
 
 from wgan_jax import (critic_step, critic_steps, generate, generator_step, init_state,
                       models, real_batch, steps, train_chunk, train_step)
-from wgan_jax.state import CRITIC, stream
+from wgan_jax.state import BN_STATS, CRITIC, stream
 
 from conftest import assert_trees_close, leaves
 
@@ -169,3 +169,81 @@ def test_bfloat16_train_step_keeps_float32_state_and_the_clip(state, images, con
         assert after.dtype == before.dtype and np.all(np.isfinite(after))
     assert all(m.dtype == jnp.float32 for m in metrics.values())
     assert max(float(np.abs(x).max()) for x in leaves(new.critic_params)) <= config.clip
+
+
+# Generator averaging (config.ema). Under a 0.01-clipped critic the generator's gradients are so
+# small that RMSprop's eps dominates its steps; a loose clip and a large learning rate make each
+# update move the generator by ~1e-3, so the average (which lags) differs from the trained
+# generator by far more than the f32 rounding the comparisons allow (ulps of values below ~1).
+AVERAGED = dict(ema=0.2, lr=1e-3, clip=0.5)
+
+
+def _float64(tree):
+    return jax.tree_util.tree_map(lambda x: np.asarray(x, np.float64), tree)
+
+
+def test_generator_average_is_the_hand_computed_moving_average_over_3_steps(images, config):
+    averaged = dataclasses.replace(config, **AVERAGED)
+    state = init_state(averaged, jax.random.PRNGKey(42))
+    expected = _float64({"params": state.gen_params, "stats": state.gen_stats})
+    decays = []
+    for t in range(3):
+        state, _ = train_step(state, images, averaged)
+        # TensorFlow's warm-up: min(ema, (1 + t) / (10 + t)): 0.1, 0.1818, then the cap 0.2.
+        decay = min(averaged.ema, (1 + t) / (10 + t))
+        decays.append(decay)
+        trained = _float64({"params": state.gen_params, "stats": state.gen_stats})
+        expected = jax.tree_util.tree_map(lambda e, w: decay * e + (1 - decay) * w, expected, trained)
+    assert decays[-1] == averaged.ema and decays[0] == 0.1
+    got = {"params": state.ema_params, "stats": state.ema_stats}
+    for path, want in jax.tree_util.tree_leaves_with_path(expected):
+        np.testing.assert_allclose(_leaf(got, path), want, rtol=1e-6, atol=1e-6,
+                                   err_msg=jax.tree_util.keystr(path))
+    gap = max(float(np.max(np.abs(a - b))) for a, b in
+              zip(leaves(state.ema_params), leaves(state.gen_params)))
+    assert gap > 1e-4  # the average lags the trained generator: the comparison can fail
+
+
+def _leaf(tree, path):
+    for entry in path:
+        tree = tree[entry.key]
+    return np.asarray(tree)
+
+
+def test_averaging_does_not_change_training_and_off_means_the_trained_generator(
+        images, config):
+    off = dataclasses.replace(config, lr=AVERAGED["lr"], clip=AVERAGED["clip"])
+    on = dataclasses.replace(config, **AVERAGED)
+    a, b = init_state(off, jax.random.PRNGKey(3)), init_state(on, jax.random.PRNGKey(3))
+    assert a.ema_params == {} and a.ema_stats == {}
+    for _ in range(2):
+        a, metrics_off = train_step(a, images, off)
+        b, metrics_on = train_step(b, images, on)
+    # The critic never sees the average and the generator never reads it back.
+    assert_trees_close(a.replace(ema_params=b.ema_params, ema_stats=b.ema_stats), b,
+                       atol=1e-7, rtol=1e-6)
+    for name in metrics_off:
+        np.testing.assert_allclose(metrics_off[name], metrics_on[name], rtol=1e-5, atol=1e-8)
+    z = jax.random.normal(jax.random.PRNGKey(7), (4, config.latent_dim))
+    np.testing.assert_array_equal(generate(a, z, off), generate(a, z, off, averaged=False))
+    averaged, raw = generate(b, z, on), generate(b, z, on, averaged=False)
+    assert float(jnp.max(jnp.abs(averaged - raw))) > 1e-3
+
+
+def test_recomputed_statistics_are_the_averaged_generators_batch_statistics(images, config):
+    on = dataclasses.replace(config, **AVERAGED, ema_stats="recomputed")
+    state, _ = train_step(init_state(on, jax.random.PRNGKey(5)), images, on)
+    stats = steps.generator_variables(state, on)["batch_stats"]
+    # By hand: the first BatchNorm's input (the first upsampling conv's output) on the same
+    # latent vectors, its mean and (biased) variance over batch and space, in float64.
+    generator, _ = models.build(on)
+    z = jax.random.normal(stream(state.key, BN_STATS), (steps.RECOMPUTE_SAMPLES, on.latent_dim))
+    _, captured = generator.apply({"params": state.ema_params, "batch_stats": state.ema_stats}, z,
+                                  train=True, mutable=["batch_stats", "intermediates"],
+                                  capture_intermediates=True)
+    x = np.asarray(captured["intermediates"]["UpsampleConv_0"]["__call__"][0], np.float64)
+    np.testing.assert_allclose(stats["BatchNorm_0"]["mean"], x.mean(axis=(0, 1, 2)),
+                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(stats["BatchNorm_0"]["var"], x.var(axis=(0, 1, 2)),
+                               rtol=1e-4, atol=1e-6)
+    assert not np.allclose(stats["BatchNorm_0"]["var"], state.ema_stats["BatchNorm_0"]["var"])

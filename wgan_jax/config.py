@@ -70,6 +70,18 @@ class Config:
     # noise, and each log record printed as the seed prints it (1 - loss).
     keras_exact: bool = False
 
+    # --- generator averaging (Yazici et al. 2019)
+    # Decay of an exponential moving average of the generator's parameters and BatchNorm
+    # statistics, updated inside the step after every generator update; 0 turns it off. The
+    # critic never sees the average: it only changes what sample grids, evaluations and
+    # checkpoints' averaged generator draw. The first updates use min(ema, (1 + t) / (10 + t))
+    # (t: generator updates done), so a run does not remember its random initial generator.
+    ema: float = 0.0
+    # Where the averaged generator's BatchNorm statistics come from: "averaged" (the moving
+    # average of the running statistics) or "recomputed" (the batch statistics of the averaged
+    # weights on RECOMPUTE_SAMPLES fixed latent vectors, computed when images are drawn).
+    ema_stats: str = "averaged"
+
     # --- networks (the seed's architecture; widths can shrink for the CPU preset)
     # Length of the generator's N(0, 1) input vector.
     latent_dim: int = 100
@@ -153,7 +165,7 @@ class Config:
                 critic_schedule=("constant", "official"),
                 fake_batches=("train", "inference", "train-update"),
                 critic_norm=("batch", "layer", "none"), seed_batching=("auto", "vmap", "loop"),
-                compute_dtype=("float32", "bfloat16"))
+                compute_dtype=("float32", "bfloat16"), ema_stats=("averaged", "recomputed"))
         if self.loss == "wgan-gp" and self.critic_norm == "batch":
             raise UserError("wgan-gp needs a critic without BatchNorm (critic_norm layer or none): "
                             "the penalty is per sample, and BatchNorm mixes samples")
@@ -173,6 +185,8 @@ class Config:
         for name in ("rmsprop_decay", "bn_momentum", "adam_b1", "adam_b2"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise UserError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+        if not (isinstance(self.ema, (int, float)) and 0.0 <= self.ema < 1.0):
+            raise UserError(f"ema must be in [0, 1) (0 = off), got {self.ema!r}")
         if not 0.0 <= self.dropout < 1.0:
             raise UserError(f"dropout must be in [0, 1), got {self.dropout}")
         if len(self.gen_channels) != 2 or min(self.gen_channels) < 1:

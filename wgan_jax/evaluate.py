@@ -48,23 +48,38 @@ class Evaluator:
                                    (-(-self.samples // GENERATE_BATCH) * GENERATE_BATCH,
                                     config.latent_dim))
 
-    def generate(self, state: TrainState, config: Config) -> jax.Array:
-        """The evaluation images (samples, H, W, C) in [-1, 1], on the device."""
-        images = [steps.generate(state, self.z[i:i + GENERATE_BATCH], config)
+    def generate(self, state: TrainState, config: Config, averaged: bool = True) -> jax.Array:
+        """The evaluation images (samples, H, W, C) in [-1, 1], on the device: the averaged
+        generator's when config.ema is on (unless `averaged` is False)."""
+        images = [steps.generate(state, self.z[i:i + GENERATE_BATCH], config, averaged)
                   for i in range(0, len(self.z), GENERATE_BATCH)]
         return jnp.concatenate(images)[:self.samples]
 
-    def dispatch(self, state: TrainState, config: Config) -> tuple[jax.Array, jax.Array]:
-        return classifier.classify(self.params, self.generate(state, config))
+    def dispatch(self, state: TrainState, config: Config) -> dict[str, jax.Array]:
+        """Class probabilities and features of the images `generate` draws; with generator
+        averaging on, also the features of the trained (raw) generator's images."""
+        probs, features = classifier.classify(self.params, self.generate(state, config))
+        outputs = {"probs": probs, "features": features}
+        if config.ema:
+            raw = self.generate(state, config, averaged=False)
+            outputs["raw_features"] = classifier.classify(self.params, raw)[1]
+        return outputs
 
-    def finish(self, outputs: tuple[jax.Array, jax.Array]) -> dict:
-        probs, features = (np.asarray(x) for x in outputs)
-        return self.score(probs, features)
+    def finish(self, outputs: dict[str, jax.Array]) -> dict:
+        host = {k: np.asarray(v) for k, v in outputs.items()}
+        return self.score(host["probs"], host["features"], host.get("raw_features"))
 
-    def score(self, probs: np.ndarray, features: np.ndarray) -> dict:
+    def score(self, probs: np.ndarray, features: np.ndarray,
+              raw_features: np.ndarray | None = None) -> dict:
+        """Every metric of the generated set; with `raw_features`, also fd_<name>_raw, the
+        trained generator's Fréchet distance beside the averaged one's."""
         # The real side is computed on first use, so processes that never score skip it.
         real = _real_reference(self.name, self.data_dir)
-        return metrics.all_metrics(real, features, probs, self.name)
+        result = metrics.all_metrics(real, features, probs, self.name)
+        if raw_features is not None:
+            result[f"fd_{self.name}_raw"] = metrics.frechet_distance(
+                real.mean, real.cov, *metrics.feature_stats(raw_features))
+        return result
 
     def __call__(self, state: TrainState, config: Config) -> dict:
         return self.finish(self.dispatch(state, config))
@@ -114,8 +129,9 @@ def report(workdir: str | Path, samples: int | None = None) -> dict:
     workdir = Path(workdir)
     config, state, records = _load_run(workdir)
     evaluator = Evaluator(config, samples)
-    probs, features = (np.asarray(x) for x in evaluator.dispatch(state, config))
-    final = evaluator.score(probs, features)
+    outputs = evaluator.dispatch(state, config)
+    final = evaluator.finish(outputs)
+    probs = np.asarray(outputs["probs"])
     reference = evaluator.reference(config)
     images = np.asarray(evaluator.generate(state, config))
     figures = workdir / "report"

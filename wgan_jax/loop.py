@@ -174,7 +174,8 @@ class _Writer:
 @jax.jit
 def _finite(state) -> dict[str, jax.Array]:
     """Per part of the state: are all its floating-point values finite?"""
-    parts = ("gen_params", "critic_params", "gen_stats", "critic_stats", "gen_opt", "critic_opt")
+    parts = ("gen_params", "critic_params", "gen_stats", "critic_stats", "ema_params", "ema_stats",
+             "gen_opt", "critic_opt")
     return {name: jax.numpy.all(jax.numpy.array(
         [jax.numpy.all(jax.numpy.isfinite(x)) for x in jax.tree_util.tree_leaves(getattr(state, name))
          if jax.numpy.issubdtype(x.dtype, jax.numpy.floating)])) for name in parts}

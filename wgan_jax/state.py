@@ -17,7 +17,7 @@ from wgan_jax.config import Config
 # fold_in(stream(key, CRITIC), critic_updates), a generator update fold_in(stream(key, GENERATOR),
 # step): each update's key depends only on its own counter, so the n_critic keys of an iteration
 # can be made up front, and no key is ever used twice.
-INIT, CRITIC, GENERATOR, SAMPLES, EVAL, PENALTY = range(6)
+INIT, CRITIC, GENERATOR, SAMPLES, EVAL, PENALTY, BN_STATS = range(7)
 
 
 def stream(key: jax.Array, name: int) -> jax.Array:
@@ -31,6 +31,9 @@ class TrainState:
     gen_stats: Any  # generator BatchNorm running statistics
     critic_params: Any  # critic trainable parameters (the clipped ones)
     critic_stats: Any  # critic BatchNorm running statistics ({} without BatchNorm)
+    # The averaged generator's parameters and BatchNorm statistics (config.ema); {} when off.
+    ema_params: Any
+    ema_stats: Any
     gen_opt: Any  # generator optimizer state
     critic_opt: Any  # critic optimizer state
     key: jax.Array  # root PRNG key of the run (raw uint32[2]); never consumed directly
@@ -56,9 +59,12 @@ def init_state(config: Config, key: jax.Array) -> TrainState:
     critic_vars = critic.init(critic_key, images, train=False)
     critic_params = critic_vars["params"]
     tx = optim.optimizer(config)
+    averaged = config.ema > 0  # the average starts at the initial generator
     return TrainState(
         gen_params=gen_vars["params"], gen_stats=gen_vars["batch_stats"],
         critic_params=critic_params, critic_stats=critic_vars.get("batch_stats", {}),
+        ema_params=gen_vars["params"] if averaged else {},
+        ema_stats=gen_vars["batch_stats"] if averaged else {},
         gen_opt=tx.init(gen_vars["params"]), critic_opt=tx.init(critic_params),
         key=key, lr=jnp.asarray(config.lr, jnp.float32), clip=jnp.asarray(config.clip, jnp.float32),
         step=jnp.zeros((), jnp.int32), critic_updates=jnp.zeros((), jnp.int32))

@@ -22,6 +22,7 @@ What the steps do, point by point (the config fields that change a point are nam
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 import jax
@@ -30,9 +31,13 @@ import optax
 
 from wgan_jax import losses, models, optim
 from wgan_jax.config import Config
-from wgan_jax.state import CRITIC, GENERATOR, PENALTY, TrainState, stream
+from wgan_jax.state import BN_STATS, CRITIC, GENERATOR, PENALTY, TrainState, stream
 
 Metrics = dict[str, jax.Array]
+
+# Latent vectors whose batch statistics become the averaged generator's BatchNorm statistics
+# under ema_stats "recomputed".
+RECOMPUTE_SAMPLES = 1024
 
 # The official code's critic schedule: OFFICIAL_LONG updates for the first OFFICIAL_WARMUP
 # generator iterations and every OFFICIAL_EVERY-th one.
@@ -219,12 +224,30 @@ def _generator_step(state: TrainState, config: Config) -> tuple[TrainState, Metr
     (loss, stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.gen_params)
     tx = optim.optimizer(config, state.lr)
     updates, opt_state = tx.update(grads, state.gen_opt, state.gen_params)
-    state = state.replace(gen_params=optax.apply_updates(state.gen_params, updates),
-                          gen_stats=stats, gen_opt=opt_state, step=state.step + 1)
+    state = _average(state.replace(gen_params=optax.apply_updates(state.gen_params, updates),
+                                   gen_stats=stats, gen_opt=opt_state), config)
+    state = state.replace(step=state.step + 1)
     metrics = {"generator_loss": loss}
     if config.keras_exact:
         metrics["seed_g_loss"] = 1.0 - loss
     return state, metrics
+
+
+def ema_decay(step: jax.Array, config: Config) -> jax.Array:
+    """The average's decay at generator update `step` (0-based): config.ema, lowered at the start
+    to (1 + step) / (10 + step) (TensorFlow's ExponentialMovingAverage with num_updates), so the
+    random initial generator is forgotten within the first few hundred updates."""
+    step = step.astype(jnp.float32)
+    return jnp.minimum(config.ema, (1.0 + step) / (10.0 + step))
+
+
+def _average(state: TrainState, config: Config) -> TrainState:
+    """Moves the averaged generator towards the just-updated one (no-op with ema 0)."""
+    if not config.ema:
+        return state
+    rate = 1.0 - ema_decay(state.step, config)
+    return state.replace(ema_params=optax.incremental_update(state.gen_params, state.ema_params, rate),
+                         ema_stats=optax.incremental_update(state.gen_stats, state.ema_stats, rate))
 
 
 def _last_critic_metrics(result: tuple[TrainState, Metrics]) -> tuple[TrainState, Metrics]:
@@ -256,10 +279,26 @@ def _train_chunk(state: TrainState, data: jax.Array, config: Config,
                         length=length)
 
 
-def _generate(state: TrainState, z: jax.Array, config: Config) -> jax.Array:
+def generator_variables(state: TrainState, config: Config, averaged: bool = True) -> dict:
+    """The variables images are drawn with: the averaged generator's when config.ema is on and
+    `averaged`, else the trained generator's. Under ema_stats "recomputed" the averaged weights
+    get the batch statistics of RECOMPUTE_SAMPLES latent vectors from the run's own fixed
+    stream, so the same weights always get the same statistics."""
+    if not (config.ema and averaged):
+        return {"params": state.gen_params, "batch_stats": state.gen_stats}
+    if config.ema_stats == "averaged":
+        return {"params": state.ema_params, "batch_stats": state.ema_stats}
+    # Momentum 0 makes the "running" statistics after one training-mode pass the batch's own.
+    generator, _ = models.build(dataclasses.replace(config, bn_momentum=0.0))
+    z = jax.random.normal(stream(state.key, BN_STATS), (RECOMPUTE_SAMPLES, config.latent_dim))
+    _, updated = generator.apply({"params": state.ema_params, "batch_stats": state.ema_stats}, z,
+                                 train=True, mutable=["batch_stats"])
+    return {"params": state.ema_params, "batch_stats": updated["batch_stats"]}
+
+
+def _generate(state: TrainState, z: jax.Array, config: Config, averaged: bool = True) -> jax.Array:
     generator, _ = models.build(config)
-    return generator.apply({"params": state.gen_params, "batch_stats": state.gen_stats}, z,
-                           train=False)
+    return generator.apply(generator_variables(state, config, averaged), z, train=False)
 
 
 _static = functools.partial(jax.jit, static_argnames="config")
@@ -272,7 +311,8 @@ critic_steps = _static(_critic_steps)
 generator_step = _static(_generator_step)
 #: One generator iteration: `critic_steps` then `generator_step`.
 train_step = _static(_train_step)
-#: Images in [-1, 1] from latent vectors z (B, latent_dim), BatchNorm in inference mode.
-generate = _static(_generate)
+#: Images in [-1, 1] from latent vectors z (B, latent_dim), BatchNorm in inference mode; the
+#: averaged generator's when config.ema is on, unless averaged=False.
+generate = jax.jit(_generate, static_argnames=("config", "averaged"))
 #: `length` train steps per dispatch, for the host loop; donates (consumes) its input state.
 train_chunk = jax.jit(_train_chunk, static_argnames=("config", "length"), donate_argnames="state")
