@@ -4,6 +4,12 @@ Written from REFERENCE.md section 1's description of Keras-GAN wgan.py's loop: c
 and combined models, `train_on_batch` on the real batch then on the fake batch, the critic's
 layer weights clipped through get_weights/set_weights, then `combined.train_on_batch` with the
 critic frozen. Data drawn on the host with NumPy, as the seed does.
+
+A speed baseline, not a numerical twin of the seed: Keras 3's RMSprop puts epsilon inside the
+square root (`lr * g / sqrt(v + eps)`), where the seed's Keras 2 put it outside
+(`lr * g / (sqrt(v) + eps)`), and for a clipped critic's tiny gradients that placement decides
+how far each update moves (REFERENCE.md section 1). Numerical parity with the seed is
+`--preset keras-exact`.
 """
 
 from __future__ import annotations

@@ -64,7 +64,7 @@ def test_each_loss_brings_its_published_optimizer_unless_set():
     assert (dcgan.optimizer, dcgan.lr, dcgan.adam_b1, dcgan.adam_b2) == ("adam", 2e-4, 0.5, 0.999)
     gp = from_preset("seed", loss="wgan-gp")
     assert (gp.optimizer, gp.lr, gp.adam_b1, gp.adam_b2) == ("adam", 1e-4, 0.0, 0.9)
-    assert gp.critic_norm == "layer"
+    assert gp.critic_norm == "layer" and gp.dropout == 0.0  # the paper's critics have none
     assert from_preset("seed", loss="wgan-gp", lr=3e-4, adam_b1=0.5).adam_b1 == 0.5
     assert from_preset("seed", loss="wgan-gp", lr=3e-4).lr == 3e-4
     assert from_preset("seed", loss="wgan") == from_preset("seed")

@@ -87,3 +87,23 @@ def test_gradient_penalty_matches_central_finite_differences():
         np.testing.assert_allclose(np.asarray(norms), expected, rtol=1e-6)
         assert float(penalty) == pytest.approx(np.mean((expected - 1) ** 2), rel=1e-6)
         assert np.all(expected > 0)
+
+
+def test_gradient_penalty_is_finite_where_an_input_gradient_is_exactly_zero():
+    """D(x) = w * sum(x) at w = 0: every input gradient is 0, where d sqrt(s)/ds is infinite.
+    The penalty is (0 - 1)^2 = 1; its gradient in w is finite (0: the norm |w| sqrt(D) has a
+    kink there), where a bare sqrt gives NaN."""
+    real, fake = jnp.ones((4, 3, 3, 1)), -jnp.ones((4, 3, 3, 1))
+    mix = jnp.linspace(0.0, 1.0, 4)
+
+    def penalty(w):
+        return losses.gradient_penalty(lambda x: w * jnp.sum(x, axis=(1, 2, 3)), real, fake, mix)[0]
+
+    value, grad = jax.value_and_grad(penalty)(0.0)
+    assert float(value) == 1.0 and np.isfinite(float(grad))
+    # Away from zero the norm is exact: D(x) = w sum(x) has input gradient w everywhere, norm 3|w|.
+    np.testing.assert_allclose(penalty(0.5), (1.5 - 1.0) ** 2, rtol=1e-6)
+    np.testing.assert_allclose(jax.grad(penalty)(0.5), 2 * (1.5 - 1.0) * 3, rtol=1e-6)
+    bare = lambda w: jnp.mean((jnp.sqrt(jnp.sum(jax.grad(  # noqa: E731
+        lambda x: jnp.sum(w * jnp.sum(x, axis=(1, 2, 3))))(real) ** 2, axis=(1, 2, 3))) - 1) ** 2)
+    assert np.isnan(float(jax.grad(bare)(0.0)))  # what the guard prevents

@@ -22,7 +22,7 @@ def variant(preset=None, loss=None, **extra):
     fields = {k: v for k, v in PRESETS.get(preset, {}).items() if k not in RUN_FIELDS}
     if loss:
         fields.update(LOSS_DEFAULTS[loss], loss=loss)
-    return dataclasses.replace(TINY, **fields, **extra).validate()
+    return dataclasses.replace(TINY, **{**fields, **extra}).validate()
 
 
 def all_values(tree):
@@ -138,19 +138,22 @@ def test_keras_exact_generator_step_reuses_the_last_critic_noise(images):
     np.testing.assert_allclose(metrics["seed_g_loss"], 1 + jnp.mean(out), rtol=1e-6)
 
 
-def test_wgan_gp_critic_step_is_the_penalised_loss_and_one_adam_step(images):
-    config = variant(loss="wgan-gp")
+@pytest.mark.parametrize("dropout", [None, 0.25])  # wgan-gp's default (none), or set
+def test_wgan_gp_critic_step_is_the_penalised_loss_and_one_adam_step(images, dropout):
+    config = variant(loss="wgan-gp", **({} if dropout is None else {"dropout": dropout}))
+    assert config.dropout == (dropout or 0.0)
     state = init_state(config, jax.random.PRNGKey(0))
     critic, real, fake, k_r, k_f, _ = parts(state, images, config)
-    mix_key, gp_dropout = jax.random.split(jax.random.fold_in(stream(state.key, PENALTY), 0))
-    mix = jax.random.uniform(mix_key, (config.batch_size,))
+    mix = jax.random.uniform(jax.random.fold_in(stream(state.key, PENALTY), 0), (config.batch_size,))
+
+    def penalty_of(p, **mode):
+        return losses.gradient_penalty(lambda x: critic.apply({"params": p}, x, **mode),
+                                       real, fake, mix)[0]
 
     def loss(p):
         d_real, _ = scores(critic, p, {}, real, k_r)
         d_fake, _ = scores(critic, p, {}, fake, k_f)
-        penalty, _ = losses.gradient_penalty(
-            lambda x: critic.apply({"params": p}, x, train=True, rngs={"dropout": gp_dropout}),
-            real, fake, mix)
+        penalty = penalty_of(p, train=False)  # the critic itself, no dropout mask of its own
         return jnp.mean(d_fake) - jnp.mean(d_real) + 10.0 * penalty, penalty
 
     (expected_loss, penalty), grads = jax.value_and_grad(loss, has_aux=True)(state.critic_params)
@@ -162,6 +165,11 @@ def test_wgan_gp_critic_step_is_the_penalised_loss_and_one_adam_step(images):
     np.testing.assert_allclose(metrics["critic_loss"], expected_loss, rtol=1e-5)
     np.testing.assert_allclose(metrics["gradient_penalty"], penalty, rtol=1e-5)
     assert new.critic_stats == {}  # LayerNorm: nothing to track
+    if dropout:  # a dropout mask would change the penalty, so the comparison above can fail
+        masked = [penalty_of(state.critic_params, train=True, rngs={"dropout": jax.random.PRNGKey(k)})
+                  for k in (1, 2)]
+        assert abs(float(masked[0]) - float(masked[1])) > 1e-3 * float(penalty)
+        assert all(abs(float(m) - float(penalty)) > 1e-3 * float(penalty) for m in masked)
 
 
 def test_dcgan_critic_loss_is_the_cross_entropy_of_its_batches(images):

@@ -49,11 +49,11 @@ class Config:
     lr: float = 5e-5
     # RMSprop decay of the squared-gradient average (Keras calls it rho; PyTorch alpha).
     rmsprop_decay: float = 0.9
-    # RMSprop epsilon; Keras' value. It matters: see rmsprop_eps_in_sqrt.
+    # RMSprop epsilon; Keras 2's value. It matters: see rmsprop_eps_in_sqrt.
     rmsprop_eps: float = 1e-7
-    # False puts eps outside the square root (Keras, PyTorch). optax's default (True) floors the
-    # denominator at sqrt(eps), which swamps a clipped critic's tiny gradients: the seed recipe
-    # then learns nothing in 4000 iterations (REFERENCE.md section 1).
+    # False puts eps outside the square root (Keras 2, PyTorch; Keras 3 puts it inside). optax's
+    # default (True) floors the denominator at sqrt(eps), which swamps a clipped critic's tiny
+    # gradients: the seed recipe then learns nothing in 4000 iterations (REFERENCE.md section 1).
     rmsprop_eps_in_sqrt: bool = False
     # Adam's beta1 and beta2 (DCGAN: 0.5, 0.999; WGAN-GP: 0.0, 0.9).
     adam_b1: float = 0.5
@@ -280,8 +280,10 @@ LOSS_DEFAULTS: dict[str, dict[str, Any]] = {
     "wgan": {},
     # DCGAN (Radford et al. 2016): Adam 2e-4, beta1 0.5.
     "dcgan": dict(optimizer="adam", lr=2e-4, adam_b1=0.5, adam_b2=0.999),
-    # WGAN-GP (Gulrajani et al. 2017): Adam 1e-4, betas (0, 0.9), a critic without BatchNorm.
-    "wgan-gp": dict(optimizer="adam", lr=1e-4, adam_b1=0.0, adam_b2=0.9, critic_norm="layer"),
+    # WGAN-GP (Gulrajani et al. 2017): Adam 1e-4, betas (0, 0.9), a critic without BatchNorm
+    # and, as in the paper's critics, without dropout.
+    "wgan-gp": dict(optimizer="adam", lr=1e-4, adam_b1=0.0, adam_b2=0.9, critic_norm="layer",
+                    dropout=0.0),
 }
 
 

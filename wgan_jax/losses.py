@@ -56,8 +56,17 @@ def gradient_penalty(critic: Callable[[jnp.ndarray], jnp.ndarray], real: jnp.nda
     mix = mix.reshape(-1, *([1] * (real.ndim - 1)))
     x_hat = mix * real + (1 - mix) * fake
     grads = jax.grad(lambda x: jnp.sum(critic(x)))(x_hat)
-    norms = jnp.sqrt(jnp.sum(grads ** 2, axis=tuple(range(1, grads.ndim))))
+    norms = safe_norm(grads.reshape(grads.shape[0], -1))
     return jnp.mean((norms - 1.0) ** 2), norms
+
+
+def safe_norm(x: jnp.ndarray) -> jnp.ndarray:
+    """Euclidean norm of each row, with a finite gradient (zero) where a row is all zeros: the
+    derivative of sqrt at 0 is infinite, and 0 * inf would make the whole gradient NaN. Exact
+    elsewhere (the usual double `where`, rather than an epsilon that biases every norm)."""
+    squared = jnp.sum(x ** 2, axis=-1)
+    positive = squared > 0
+    return jnp.where(positive, jnp.sqrt(jnp.where(positive, squared, 1.0)), 0.0)
 
 
 def real_term(loss: str, scores_real: jnp.ndarray) -> jnp.ndarray:

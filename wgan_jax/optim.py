@@ -12,7 +12,7 @@ from wgan_jax.config import Config
 def rmsprop(config: Config, lr: float | jax.Array | None = None) -> optax.GradientTransformation:
     """RMSprop with the config's decay, eps and eps placement (see Config.rmsprop_eps_in_sqrt).
 
-    Keras: v = rho * v + (1 - rho) * g^2; w -= lr * g / (sqrt(v) + eps), v starting at 0.
+    Keras 2: v = rho * v + (1 - rho) * g^2; w -= lr * g / (sqrt(v) + eps), v starting at 0.
     `lr` (default config.lr) may be a traced value: the steps pass the state's, so runs batched
     with vmap can each have their own.
     """

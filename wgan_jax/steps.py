@@ -108,12 +108,8 @@ def _critic_update(state: TrainState, data: jax.Array, keys: jax.Array, fake: ja
         loss = losses.critic_objective(config.loss, scores_real, scores_fake)
         aux = {"wasserstein_estimate": jnp.mean(scores_real) - jnp.mean(scores_fake)}
         if config.loss == "wgan-gp":
-            mix_key, dropout_key = jax.random.split(
-                jax.random.fold_in(stream(state.key, PENALTY), state.critic_updates))
-            penalty, _ = losses.gradient_penalty(
-                lambda x: critic.apply({"params": params}, x, train=True,
-                                       rngs={"dropout": dropout_key}),
-                real, fake, jax.random.uniform(mix_key, (config.batch_size,)))
+            mix_key = jax.random.fold_in(stream(state.key, PENALTY), state.critic_updates)
+            penalty = _penalty(critic, params, real, fake, mix_key)
             loss = loss + config.gp_weight * penalty
             aux["gradient_penalty"] = penalty
         return loss, (new_stats, aux)
@@ -126,6 +122,17 @@ def _critic_update(state: TrainState, data: jax.Array, keys: jax.Array, fake: ja
     state = state.replace(critic_params=params, critic_stats=stats, critic_opt=opt_state,
                           critic_updates=state.critic_updates + 1)
     return state, {"critic_loss": loss, **aux}
+
+
+def _penalty(critic, params, real: jax.Array, fake: jax.Array, mix_key: jax.Array) -> jax.Array:
+    """WGAN-GP's penalty on the critic as a deterministic function (dropout off, which is all
+    `train=False` changes in a critic without BatchNorm). The published critics have no dropout
+    (wgan-gp's default is 0); with dropout set, a mask of the penalty's own would constrain a
+    random sub-network, a different one at every update, rather than the critic."""
+    mix = jax.random.uniform(mix_key, (real.shape[0],))
+    penalty, _ = losses.gradient_penalty(
+        lambda x: critic.apply({"params": params}, x, train=False), real, fake, mix)
+    return penalty
 
 
 def _keras_critic_update(state, params, stats, real, fake, keys, config):
