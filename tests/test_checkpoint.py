@@ -5,6 +5,7 @@ import json
 
 import jax
 import numpy as np
+import orbax.checkpoint as ocp
 import pytest
 
 from wgan_jax import UserError, data, init_state, loop, steps
@@ -99,6 +100,24 @@ def test_a_checkpoint_of_other_networks_is_refused(tmp_path):
         manager.restore(wider)
     manager.close()
     assert "\n" not in str(info.value)
+
+
+def test_a_checkpoint_from_before_generator_averaging_still_restores(tmp_path):
+    """Checkpoints written before the state held an averaged generator have no ema_params or
+    ema_stats: they restore as a run without averaging, and only as that."""
+    state = init_state(RUN, jax.random.PRNGKey(0))
+    old_layout = {f.name: getattr(state, f.name) for f in dataclasses.fields(state)
+                  if not f.name.startswith("ema_")}
+    manager = Checkpoints(tmp_path / "w")
+    manager.manager.save(0, args=ocp.args.Composite(state=ocp.args.StandardSave(old_layout),
+                                                    meta=ocp.args.JsonSave({})))
+    manager.close()
+    restored = final_state(tmp_path / "w", RUN)
+    assert restored.ema_params == {} and restored.ema_stats == {}
+    for x, y in zip(leaves(restored), leaves(state)):
+        np.testing.assert_array_equal(x, y)
+    with pytest.raises(UserError, match="does not match this config's networks"):
+        final_state(tmp_path / "w", dataclasses.replace(RUN, ema=0.9))
 
 
 def test_resume_refuses_changed_data(tmp_path, monkeypatch):

@@ -12,6 +12,7 @@ written in a background thread while training goes on (measured on the seed stat
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import logging
@@ -32,6 +33,8 @@ from wgan_jax.state import TrainState, init_state, iteration
 # Fields that may change when a run is resumed: how long it runs, what it writes and how the
 # work is laid out on the devices, not what it computes.
 RESUMABLE_FIELDS = (*config_lib.HOST_FIELDS, "seed_batching")
+# The state's fields that checkpoints written before generator averaging lack.
+_AVERAGE_FIELDS = ("ema_params", "ema_stats")
 
 
 def dataset_identity(dataset: Dataset) -> dict[str, Any]:
@@ -92,13 +95,25 @@ class Checkpoints:
         abstract = jax.tree_util.tree_map(
             lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding), abstract)
         try:
-            restored = self.manager.restore(
-                step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract)))
+            return self._read(step, abstract)
         except (ValueError, KeyError, TypeError) as err:
+            if not config.ema:
+                with contextlib.suppress(ValueError, KeyError, TypeError):
+                    return self._read_before_averaging(step, abstract)
             first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise UserError(f"checkpoint {self.directory / str(step)} does not match this "
                             f"config's networks: {first[:200]}") from None
-        return restored["state"]
+
+    def _read(self, step: int, target):
+        args = ocp.args.Composite(state=ocp.args.StandardRestore(target))
+        return self.manager.restore(step, args=args)["state"]
+
+    def _read_before_averaging(self, step: int, abstract: TrainState) -> TrainState:
+        """A checkpoint written before the state held an averaged generator: the same fields
+        but `ema_params` and `ema_stats`, which are empty for a run without averaging."""
+        fields = {f.name: getattr(abstract, f.name) for f in dataclasses.fields(abstract)
+                  if f.name not in _AVERAGE_FIELDS}
+        return abstract.replace(**self._read(step, fields), ema_params={}, ema_stats={})
 
     def _step(self, step: int | None) -> int:
         step = self.latest() if step is None else step
