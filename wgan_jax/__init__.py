@@ -6,6 +6,10 @@ Pure pieces, each usable on its own:
     state = wgan_jax.init_state(config, jax.random.PRNGKey(0))
     state, metrics = wgan_jax.train_step(state, images_uint8, config)
     samples = wgan_jax.generate(state, z, config)
+
+    from wgan_jax import pretrained                  # a generator the project trained and ships
+    generator = pretrained.load("mnist")
+    samples = wgan_jax.draw(generator.variables, z, generator.config)
 """
 
 from wgan_jax.config import PRESETS, Config, from_preset
@@ -14,12 +18,12 @@ from wgan_jax.losses import critic_loss, generator_loss, wasserstein_loss
 from wgan_jax.models import Critic, Generator
 from wgan_jax.optim import clip_params, rmsprop
 from wgan_jax.state import TrainState, init_state
-from wgan_jax.steps import (critic_step, critic_steps, generate, generator_step, real_batch,
-                            train_chunk, train_step)
+from wgan_jax.steps import (critic_step, critic_steps, draw, generate, generator_step,
+                            generator_variables, real_batch, train_chunk, train_step)
 
 __all__ = [
     "PRESETS", "Config", "Critic", "Generator", "TrainState", "UserError", "clip_params",
-    "critic_loss", "critic_step", "critic_steps", "from_preset", "generate", "generator_loss",
-    "generator_step", "init_state", "real_batch", "rmsprop", "train_chunk", "train_step",
-    "wasserstein_loss",
+    "critic_loss", "critic_step", "critic_steps", "draw", "from_preset", "generate",
+    "generator_loss", "generator_step", "generator_variables", "init_state", "real_batch",
+    "rmsprop", "train_chunk", "train_step", "wasserstein_loss",
 ]

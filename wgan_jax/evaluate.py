@@ -48,22 +48,29 @@ class Evaluator:
                                    (-(-self.samples // GENERATE_BATCH) * GENERATE_BATCH,
                                     config.latent_dim))
 
-    def generate(self, state: TrainState, config: Config, averaged: bool = True) -> jax.Array:
-        """The evaluation images (samples, H, W, C) in [-1, 1], on the device: the averaged
-        generator's when config.ema is on (unless `averaged` is False)."""
-        images = [steps.generate(state, self.z[i:i + GENERATE_BATCH], config, averaged)
+    def images(self, variables: dict, config: Config) -> jax.Array:
+        """The evaluation images (samples, H, W, C) in [-1, 1] of generator `variables`."""
+        images = [steps.draw(variables, self.z[i:i + GENERATE_BATCH], config)
                   for i in range(0, len(self.z), GENERATE_BATCH)]
         return jnp.concatenate(images)[:self.samples]
+
+    def generate(self, state: TrainState, config: Config, averaged: bool = True) -> jax.Array:
+        """The evaluation images of a training state, on the device: the averaged generator's
+        when config.ema is on (unless `averaged` is False)."""
+        return self.images(steps.variables_of(state, config, averaged), config)
 
     def dispatch(self, state: TrainState, config: Config) -> dict[str, jax.Array]:
         """Class probabilities and features of the images `generate` draws; with generator
         averaging on, also the features of the trained (raw) generator's images."""
-        probs, features = classifier.classify(self.params, self.generate(state, config))
-        outputs = {"probs": probs, "features": features}
+        outputs = self.dispatch_images(self.generate(state, config))
         if config.ema:
             raw = self.generate(state, config, averaged=False)
             outputs["raw_features"] = classifier.classify(self.params, raw)[1]
         return outputs
+
+    def dispatch_images(self, images: jax.Array) -> dict[str, jax.Array]:
+        probs, features = classifier.classify(self.params, images)
+        return {"probs": probs, "features": features}
 
     def finish(self, outputs: dict[str, jax.Array]) -> dict:
         host = {k: np.asarray(v) for k, v in outputs.items()}

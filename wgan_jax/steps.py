@@ -303,9 +303,13 @@ def generator_variables(state: TrainState, config: Config, averaged: bool = True
     return {"params": state.ema_params, "batch_stats": updated["batch_stats"]}
 
 
-def _generate(state: TrainState, z: jax.Array, config: Config, averaged: bool = True) -> jax.Array:
+def _draw(variables: dict, z: jax.Array, config: Config) -> jax.Array:
     generator, _ = models.build(config)
-    return generator.apply(generator_variables(state, config, averaged), z, train=False)
+    return generator.apply(variables, z, train=False)
+
+
+def _generate(state: TrainState, z: jax.Array, config: Config, averaged: bool = True) -> jax.Array:
+    return _draw(generator_variables(state, config, averaged), z, config)
 
 
 _static = functools.partial(jax.jit, static_argnames="config")
@@ -321,5 +325,10 @@ train_step = _static(_train_step)
 #: Images in [-1, 1] from latent vectors z (B, latent_dim), BatchNorm in inference mode; the
 #: averaged generator's when config.ema is on, unless averaged=False.
 generate = jax.jit(_generate, static_argnames=("config", "averaged"))
+#: Images in [-1, 1] from generator variables {"params", "batch_stats"} (`generator_variables`,
+#: or a shipped generator's, wgan_jax.pretrained) and latent vectors z (B, latent_dim).
+draw = _static(_draw)
+#: `generator_variables`, compiled (the recomputed statistics are a generator pass).
+variables_of = jax.jit(generator_variables, static_argnames=("config", "averaged"))
 #: `length` train steps per dispatch, for the host loop; donates (consumes) its input state.
 train_chunk = jax.jit(_train_chunk, static_argnames=("config", "length"), donate_argnames="state")

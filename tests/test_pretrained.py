@@ -1,0 +1,45 @@
+"""Shipped generators: export and load round-trip exactly, and the shipped one scores as its card
+says."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from wgan_jax import UserError, loop, pretrained, steps
+from wgan_jax.checkpoint import Checkpoints
+
+from conftest import TINY, leaves
+
+
+@pytest.fixture(scope="module")
+def averaged_run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("pretrained") / "run"
+    config = dataclasses.replace(TINY, iterations=2, ema=0.5, ema_stats="recomputed", eval_every=0)
+    loop.run(config, workdir)
+    return config, workdir
+
+
+def test_export_then_load_gives_the_runs_averaged_generator_and_its_scores(averaged_run, tmp_path):
+    config, workdir = averaged_run
+    card = pretrained.export(workdir, "tiny", samples=200, command="train.py ...", where=tmp_path)
+    generator = pretrained.load("tiny", where=tmp_path)
+    manager = Checkpoints(workdir)
+    try:
+        state = manager.restore(config)
+    finally:
+        manager.close()
+    expected = steps.variables_of(state, config.program())  # averaged, statistics recomputed
+    for got, want in zip(leaves(generator.variables), leaves(expected)):
+        np.testing.assert_array_equal(got, want)
+    assert generator.config == config.program() and card["iterations"] == 2
+    assert card["averaged"] and card["command"] == "train.py ..."
+    assert "fd_mnist_raw" in card["evaluation"] and len(card["train_sha256"]) == 64
+    again = pretrained.evaluate(generator)  # the same noise, classifier and metrics
+    assert again["fd_mnist"] == pytest.approx(card["evaluation"]["fd_mnist"], rel=1e-6)
+    assert pretrained.names(tmp_path) == ["tiny"]
+
+
+def test_an_unknown_name_is_a_one_line_error_naming_the_shipped_ones(tmp_path):
+    with pytest.raises(UserError, match=r"no pretrained generator 'cifar' \(shipped: none\)"):
+        pretrained.load("cifar", where=tmp_path)

@@ -1,0 +1,133 @@
+"""Generators the project trained and ships inside the package, so samples need no training.
+
+    generator = wgan_jax.pretrained.load("mnist")
+    images = wgan_jax.draw(generator.variables, z, generator.config)   # z: (B, latent_dim)
+
+A shipped generator is `assets/generators/<name>.msgpack`, its parameters and BatchNorm statistics
+(the averaged generator's where the run kept an average, as the run drew its samples), and
+`<name>.json`, its card: the run's config and command, the iterations it trained, the training
+data's sha256 and its evaluation on the run's fixed evaluation noise, which `load` plus
+`evaluate.Evaluator` reproduce (tests/test_pretrained.py). A finished run becomes one with
+
+    python -m wgan_jax.pretrained WORKDIR --name mnist [--step N] [--command "python train.py ..."]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from importlib import resources
+from pathlib import Path
+
+import flax.serialization
+import jax
+import numpy as np
+
+from wgan_jax import config as config_lib
+from wgan_jax import steps
+from wgan_jax.config import Config
+from wgan_jax.errors import ArgumentParser, UserError
+from wgan_jax.state import init_state
+
+@dataclasses.dataclass(frozen=True)
+class Pretrained:
+    """A shipped generator: what `wgan_jax.draw` takes, and where it came from."""
+
+    config: Config  # the run's config: the networks to build, the latent size
+    variables: dict  # {"params": ..., "batch_stats": ...}
+    card: dict  # recipe, command, iterations, training data sha256, evaluation
+
+
+def folder() -> Path:
+    """Where the package keeps its shipped generators."""
+    return Path(str(resources.files("wgan_jax") / "assets" / "generators"))
+
+
+def names(where: Path | None = None) -> list[str]:
+    """The shipped generators' names."""
+    where = where or folder()
+    return sorted(p.stem for p in where.glob("*.msgpack") if p.with_suffix(".json").is_file())
+
+
+def load(name: str, where: Path | None = None) -> Pretrained:
+    """The shipped generator `name` (UserError naming the ones there are, if none is)."""
+    where = where or folder()
+    if name not in names(where):
+        shipped = ", ".join(names(where)) or "none"
+        raise UserError(f"no pretrained generator {name!r} (shipped: {shipped})")
+    card = json.loads((where / f"{name}.json").read_text())
+    config = config_lib.from_dict(card["config"])
+    template = _variables_template(config)
+    variables = flax.serialization.from_bytes(template, (where / f"{name}.msgpack").read_bytes())
+    return Pretrained(config, variables, card)
+
+
+def _variables_template(config: Config) -> dict:
+    state = jax.eval_shape(init_state, config.program(), jax.random.PRNGKey(0))
+    zeros = lambda x: np.zeros(x.shape, x.dtype)  # noqa: E731
+    return {"params": jax.tree_util.tree_map(zeros, state.gen_params),
+            "batch_stats": jax.tree_util.tree_map(zeros, state.gen_stats)}
+
+
+def export(workdir: str | Path, name: str, step: int | None = None, samples: int = 10000,
+           command: str = "", where: Path | None = None) -> dict:
+    """Evaluates a run's generator (its checkpoint at `step`, the latest by default) and writes
+    it with its card as generator `name`; returns the card."""
+    from wgan_jax.checkpoint import Checkpoints  # orbax and the evaluation only to export
+    from wgan_jax.evaluate import Evaluator
+
+    workdir, where = Path(workdir), where or folder()
+    manager = Checkpoints(workdir)
+    try:
+        meta = manager.metadata(step)
+        config = config_lib.from_dict(meta["config"])
+        if config.seeds > 1:
+            raise UserError(f"{workdir} holds {config.seeds} batched runs; export one run")
+        state = manager.restore(config, step)
+    finally:
+        manager.close()
+    variables = jax.device_get(steps.variables_of(state, config.program()))
+    evaluator = Evaluator(config, samples)
+    record = evaluator.finish(evaluator.dispatch(state, config.program()))
+    card = {"name": name, "dataset": config.dataset, "iterations": int(state.step),
+            "averaged": bool(config.ema), "command": command, "samples": evaluator.samples,
+            "eval_seed": config.seed, "evaluation": record,
+            "train_sha256": meta["dataset"]["sha256"], "backend": jax.default_backend(),
+            "jax": jax.__version__, "config": config_lib.to_dict(config.program())}
+    where.mkdir(parents=True, exist_ok=True)
+    (where / f"{name}.msgpack").write_bytes(flax.serialization.to_bytes(variables))
+    (where / f"{name}.json").write_text(json.dumps(card, indent=2) + "\n")
+    return card
+
+
+def evaluate(generator: Pretrained, samples: int | None = None) -> dict:
+    """The shipped generator scored as its card was: the same noise, classifier and metrics."""
+    from wgan_jax.evaluate import Evaluator
+
+    evaluator = Evaluator(generator.config, samples or generator.card["samples"])
+    images = evaluator.images(generator.variables, generator.config)
+    return evaluator.finish(evaluator.dispatch_images(images))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = ArgumentParser(prog="python -m wgan_jax.pretrained",
+                            description="Ship a finished run's generator inside the package.")
+    parser.add_argument("workdir", help="training workdir (its checkpoints)")
+    parser.add_argument("--name", required=True, help="name to load it by, e.g. mnist")
+    parser.add_argument("--step", type=int, help="checkpoint iteration (default: the latest)")
+    parser.add_argument("--samples", type=int, default=10000, help="images scored for the card")
+    parser.add_argument("--command", default="", help="the command that trained it, for the card")
+    args = parser.parse_args(argv)
+    try:
+        card = export(args.workdir, args.name, args.step, args.samples, args.command)
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    scores = ", ".join(f"{k} {v:.4g}" for k, v in card["evaluation"].items() if k.startswith("fd_"))
+    print(f"wrote {folder() / args.name}.msgpack: iteration {card['iterations']}, {scores}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
