@@ -13,11 +13,15 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 
+def to_uint8(images: np.ndarray) -> np.ndarray:
+    """Images in [-1, 1] as uint8 pixels, the inverse of the training data's scaling."""
+    return np.clip((np.asarray(images, np.float32) + 1.0) * 127.5, 0, 255).round().astype(np.uint8)
+
+
 def grid(images: np.ndarray, rows: int = 5, cols: int = 5, gap: int = 2) -> np.ndarray:
     """Tiles images (N, H, W, C) in [-1, 1] into one uint8 picture with `gap` white pixels."""
-    images = np.asarray(images, np.float32)[: rows * cols]
-    count, height, width, channels = images.shape
-    tiles = np.clip((images + 1.0) * 127.5, 0, 255).round().astype(np.uint8)
+    tiles = to_uint8(np.asarray(images)[: rows * cols])
+    count, height, width, channels = tiles.shape
     canvas = np.full((rows * (height + gap) + gap, cols * (width + gap) + gap, channels), 255, np.uint8)
     for i in range(count):
         r, c = divmod(i, cols)
@@ -29,10 +33,16 @@ def grid(images: np.ndarray, rows: int = 5, cols: int = 5, gap: int = 2) -> np.n
 def save_grid(images: np.ndarray, path: str | Path, scale: int = 2, rows: int = 5,
               cols: int = 5) -> None:
     """Writes a rows x cols grid as a PNG, each pixel drawn as scale x scale (MNIST is tiny)."""
-    _save_picture(grid(images, rows, cols).repeat(scale, axis=0).repeat(scale, axis=1), path)
+    save_picture(grid(images, rows, cols).repeat(scale, axis=0).repeat(scale, axis=1), path)
 
 
-def _save_picture(picture: np.ndarray, path: str | Path) -> None:
+def save_image(image: np.ndarray, path: str | Path) -> None:
+    """One image (H, W, C) in [-1, 1] as a PNG at its own size."""
+    save_picture(to_uint8(image), path)
+
+
+def save_picture(picture: np.ndarray, path: str | Path) -> None:
+    """A uint8 picture (H, W, C) as a PNG (grey for one channel)."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     if picture.shape[-1] == 1:
         matplotlib.image.imsave(path, picture[..., 0], cmap="gray", vmin=0, vmax=255)
@@ -80,7 +90,7 @@ def save_class_grid(images: np.ndarray, probs: np.ndarray, path: str | Path, per
         members = members[np.argsort(-confidence[members], kind="stable")][:per_class]
         rows += [images[i] for i in members] + [blank] * (per_class - len(members))
     picture = grid(np.stack(rows), classes, per_class)
-    _save_picture(picture.repeat(scale, axis=0).repeat(scale, axis=1), path)
+    save_picture(picture.repeat(scale, axis=0).repeat(scale, axis=1), path)
 
 
 def median_filter(values: np.ndarray, window: int) -> np.ndarray:

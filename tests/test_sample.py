@@ -1,0 +1,117 @@
+"""python -m wgan_jax.sample: images from a run's checkpoint (or a batched run's), reproducible
+from the seed, in every output format, and one-line errors for every bad argument."""
+
+import dataclasses
+
+import jax
+import matplotlib.image
+import numpy as np
+import pytest
+
+from wgan_jax import loop, sample, seeds, steps, viz
+from wgan_jax.checkpoint import Checkpoints
+
+from conftest import TINY
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("sample") / "run"
+    loop.run(dataclasses.replace(TINY, iterations=2, checkpoint_every=1, ema=0.5), workdir)
+    return workdir
+
+
+def npz(workdir, tmp_path, *flags, name="a.npz"):
+    out = tmp_path / name
+    assert sample.main([str(workdir), "--format", "npz", "--out", str(out), *flags]) == 0
+    return np.load(out)["images"]
+
+
+def test_the_same_seed_gives_the_same_images_and_the_npz_is_uint8(run_dir, tmp_path):
+    a = npz(run_dir, tmp_path, "--n", "6", "--seed", "3")
+    b = npz(run_dir, tmp_path, "--n", "6", "--seed", "3", name="b.npz")
+    c = npz(run_dir, tmp_path, "--n", "6", "--seed", "4", name="c.npz")
+    assert a.shape == (6, 28, 28, 1) and a.dtype == np.uint8
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def test_images_are_the_averaged_generators_at_the_chosen_step(run_dir, tmp_path):
+    config = dataclasses.replace(TINY, iterations=2, checkpoint_every=1, ema=0.5)
+    manager = Checkpoints(run_dir)
+    try:
+        state = manager.restore(config, 1)
+    finally:
+        manager.close()
+    z = sample.latents(config, 5, 0)
+    expected = viz.to_uint8(steps.generate(state, z, config.program()))  # averaged (ema on)
+    np.testing.assert_array_equal(npz(run_dir, tmp_path, "--n", "5", "--step", "1"), expected)
+    raw = viz.to_uint8(steps.generate(state, z, config.program(), averaged=False))
+    assert not np.array_equal(expected, raw)
+
+
+def test_interpolation_rows_end_at_the_generators_images_of_their_end_points(run_dir, tmp_path):
+    images = npz(run_dir, tmp_path, "--interpolate", "2", "--seed", "1")
+    assert images.shape == (2 * sample.INTERPOLATION_STEPS, 28, 28, 1)
+    config, variables = sample.from_run(run_dir)
+    ends = sample.latents(config, 4, 1)
+    expected = viz.to_uint8(sample.draw(variables, config, ends))
+    rows = images.reshape(2, sample.INTERPOLATION_STEPS, 28, 28, 1)
+    for r in range(2):
+        np.testing.assert_array_equal(rows[r, 0], expected[2 * r])
+        np.testing.assert_array_equal(rows[r, -1], expected[2 * r + 1])
+    assert not np.array_equal(rows[0, 1], rows[0, 0])  # the path moves between them
+
+
+def test_slerp_keeps_the_norm_of_orthogonal_unit_vectors():
+    z0, z1 = np.array([1.0, 0.0]), np.array([0.0, 1.0])
+    path = np.asarray(sample.slerp(z0, z1, np.linspace(0, 1, 5)))
+    np.testing.assert_allclose(np.linalg.norm(path, axis=1), 1.0, rtol=1e-6)
+    np.testing.assert_allclose(path[[0, -1]], [z0, z1], atol=1e-6)
+    np.testing.assert_allclose(sample.slerp(z0, z0, np.array([0.5]))[0], z0, atol=1e-6)
+
+
+def test_grid_and_png_dir_formats(run_dir, tmp_path):
+    assert sample.main([str(run_dir), "--n", "6", "--out", str(tmp_path / "g.png")]) == 0
+    picture = matplotlib.image.imread(tmp_path / "g.png")
+    assert picture.shape[:2] == (2 * (2 * 30 + 2), 2 * (3 * 30 + 2))  # 2 rows x 3 columns
+    assert sample.main([str(run_dir), "--n", "3", "--format", "png-dir",
+                        "--out", str(tmp_path / "d")]) == 0
+    files = sorted((tmp_path / "d").iterdir())
+    assert [f.name for f in files] == ["000000.png", "000001.png", "000002.png"]
+    assert matplotlib.image.imread(files[0]).shape[:2] == (28, 28)
+
+
+def test_a_batched_run_needs_run_and_gives_that_runs_generator(tmp_path):
+    config = dataclasses.replace(TINY, iterations=1, seeds=2, run_clips=(0.01, 0.02))
+    loop.run(config, tmp_path / "runs")
+    assert sample.main([str(tmp_path / "runs"), "--n", "2"]) == 2
+    images = npz(tmp_path / "runs", tmp_path, "--n", "3", "--run", "1")
+    manager = Checkpoints(tmp_path / "runs")
+    try:
+        states = manager.restore(config)
+    finally:
+        manager.close()
+    second = seeds.run_configs(config)[1].program()
+    expected = steps.generate(seeds.select(states, 1), sample.latents(second, 3, 0), second)
+    np.testing.assert_array_equal(images, viz.to_uint8(expected))
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--n", "0"], "--n must be between 1 and 100000, got 0"),
+    (["--step", "7"], "has no checkpoint at step 7 (it has 1, 2)"),
+    (["--run", "3"], "holds one run; --run 3 does not exist"),
+    (["--interpolate", "0"], "--interpolate must be between 1 and 1000"),
+    (["--pretrained", "mnist"], "give a training workdir or --pretrained NAME (one of them)"),
+])
+def test_bad_arguments_are_one_line_errors_with_status_2(run_dir, tmp_path, capsys, flags, message):
+    assert sample.main([str(run_dir), *flags, "--out", str(tmp_path / "x.png")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and not (tmp_path / "x.png").exists()
+
+
+def test_a_folder_without_checkpoints_is_a_one_line_error(tmp_path, capsys):
+    assert sample.main([str(tmp_path), "--n", "2"]) == 2
+    assert "no checkpoints folder" in capsys.readouterr().err
+    assert sample.main(["--pretrained", "nonesuch"]) == 2
+    assert "no pretrained generator 'nonesuch'" in capsys.readouterr().err

@@ -1,0 +1,171 @@
+"""Images from a trained generator: a run's checkpoint or a shipped one.
+
+    python -m wgan_jax.sample WORKDIR [--step N] [--run I] --n 64 --out samples.png
+    python -m wgan_jax.sample --pretrained mnist --n 1000 --format npz --out digits.npz
+    python -m wgan_jax.sample --pretrained mnist --interpolate 8 --out walk.png
+
+(also installed as `wgan-jax-sample`). A run's generator is its averaged one when the run kept an
+average, as its sample grids and evaluations are. The latent vectors come from `--seed` alone, so
+the same seed gives the same images.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from wgan_jax import config as config_lib
+from wgan_jax import pretrained, seeds, steps, viz
+from wgan_jax.config import Config
+from wgan_jax.errors import ArgumentParser, UserError
+
+FORMATS = ("grid", "png-dir", "npz")
+MAX_IMAGES = 100_000  # 78 MB of uint8 MNIST; a typo's extra zeros should not fill the disk
+INTERPOLATION_STEPS = 10  # images per interpolation row, end points included
+
+
+def from_run(workdir: str | Path, step: int | None = None, run: int | None = None
+             ) -> tuple[Config, dict]:
+    """The config and generator variables of a run's checkpoint (`step`, else the latest); in
+    a folder of batched runs, run `run`'s."""
+    from wgan_jax.checkpoint import Checkpoints  # orbax only to read a run
+
+    workdir = Path(workdir)
+    if not (workdir / "checkpoints").is_dir():
+        raise UserError(f"{workdir}: no checkpoints folder; is this a training workdir?")
+    manager = Checkpoints(workdir)
+    try:
+        if step is not None and step not in manager.manager.all_steps():
+            raise UserError(f"{workdir} has no checkpoint at step {step} (it has "
+                            f"{', '.join(map(str, manager.manager.all_steps())) or 'none'})")
+        config = config_lib.from_dict(manager.metadata(step)["config"])
+        _check_run(config, run, workdir)
+        state = manager.restore(config, step)
+    finally:
+        manager.close()
+    if config.seeds > 1:
+        state, config = seeds.select(state, run), seeds.run_configs(config)[run]
+    program = config.program()
+    return program, jax.device_get(steps.variables_of(state, program))
+
+
+def _check_run(config: Config, run: int | None, workdir: Path) -> None:
+    if config.seeds == 1 and run not in (None, 0):
+        raise UserError(f"{workdir} holds one run; --run {run} does not exist")
+    if config.seeds > 1 and run is None:
+        raise UserError(f"{workdir} holds {config.seeds} batched runs; pick one with --run "
+                        f"0..{config.seeds - 1}")
+    if config.seeds > 1 and not 0 <= run < config.seeds:
+        raise UserError(f"--run {run}: {workdir} holds runs 0..{config.seeds - 1}")
+
+
+def latents(config: Config, count: int, seed: int) -> jax.Array:
+    """`count` latent vectors N(0, 1), a function of `seed` alone."""
+    return jax.random.normal(jax.random.PRNGKey(seed), (count, config.latent_dim))
+
+
+def slerp(z0: jax.Array, z1: jax.Array, t: jax.Array) -> jax.Array:
+    """Spherical interpolation between latent vectors z0 and z1 (D,) at fractions t (T,): the
+    path keeps near the shell where N(0, I) samples lie, where a straight line cuts inside it.
+    Falls back to the straight line when the two are (nearly) parallel."""
+    cos = jnp.dot(z0, z1) / (jnp.linalg.norm(z0) * jnp.linalg.norm(z1))
+    omega = jnp.arccos(jnp.clip(cos, -1.0, 1.0))
+    t = t[:, None]
+    spherical = (jnp.sin((1 - t) * omega) * z0 + jnp.sin(t * omega) * z1) / jnp.sin(omega)
+    return jnp.where(jnp.sin(omega) > 1e-6, spherical, (1 - t) * z0 + t * z1)
+
+
+def interpolations(config: Config, rows: int, seed: int, count: int = INTERPOLATION_STEPS
+                   ) -> jax.Array:
+    """`rows` interpolations of `count` latent vectors each, between random end points, as one
+    (rows * count, latent) array, row by row."""
+    ends = latents(config, 2 * rows, seed)
+    t = jnp.linspace(0.0, 1.0, count)
+    return jnp.concatenate([slerp(ends[2 * r], ends[2 * r + 1], t) for r in range(rows)])
+
+
+def draw(variables: dict, config: Config, z: jax.Array) -> np.ndarray:
+    """Images in [-1, 1] for latent vectors z, in batches of at most 1000 (bounded memory)."""
+    return np.concatenate([np.asarray(steps.draw(variables, z[i:i + 1000], config))
+                           for i in range(0, len(z), 1000)])
+
+
+def write(images: np.ndarray, out: Path, fmt: str, rows: int, cols: int) -> None:
+    """Writes images (N, H, W, C) in [-1, 1] as a grid PNG, a folder of PNGs or an npz."""
+    try:
+        if fmt == "grid":
+            viz.save_grid(images, out, rows=rows, cols=cols)
+        elif fmt == "png-dir":
+            out.mkdir(parents=True, exist_ok=True)
+            for i, image in enumerate(images):
+                viz.save_image(image, out / f"{i:06d}.png")
+        else:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            np.savez_compressed(out, images=viz.to_uint8(images))
+    except OSError as err:
+        raise UserError(f"cannot write {out}: {err.strerror or err}") from None
+
+
+def parse_args(argv: list[str] | None):
+    parser = ArgumentParser(prog="python -m wgan_jax.sample",
+                            description="Write images from a trained generator.")
+    parser.add_argument("workdir", nargs="?", help="a training workdir (its checkpoints)")
+    parser.add_argument("--pretrained", metavar="NAME",
+                        help=f"a shipped generator instead of a run ({', '.join(pretrained.names()) or 'none shipped'})")
+    parser.add_argument("--step", type=int, help="checkpoint iteration (default: the latest)")
+    parser.add_argument("--run", type=int, help="which run of a folder of batched runs (--seeds)")
+    parser.add_argument("--n", type=int, default=64, help="number of images")
+    parser.add_argument("--format", choices=FORMATS, default="grid",
+                        help="grid: one PNG; png-dir: a PNG per image; npz: uint8 array 'images'")
+    parser.add_argument("--interpolate", type=int, metavar="K",
+                        help=f"K rows of {INTERPOLATION_STEPS} images along spherical paths between "
+                             f"random latent vectors (replaces --n)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the latent vectors")
+    parser.add_argument("--out", help="output path (default: samples.png, samples/ or samples.npz)")
+    return parser.parse_args(argv)
+
+
+def run(args) -> tuple[Path, int]:
+    """Does what the parsed flags ask; returns the output path and the image count."""
+    if (args.workdir is None) == (args.pretrained is None):
+        raise UserError("give a training workdir or --pretrained NAME (one of them)")
+    if args.interpolate is not None and not 1 <= args.interpolate <= 1000:
+        raise UserError(f"--interpolate must be between 1 and 1000, got {args.interpolate}")
+    if not 1 <= args.n <= MAX_IMAGES:
+        raise UserError(f"--n must be between 1 and {MAX_IMAGES}, got {args.n}")
+    if args.pretrained is not None:
+        shipped = pretrained.load(args.pretrained)
+        config, variables = shipped.config, shipped.variables
+    else:
+        config, variables = from_run(args.workdir, args.step, args.run)
+    if args.interpolate:
+        z = interpolations(config, args.interpolate, args.seed)
+        rows, cols = args.interpolate, INTERPOLATION_STEPS
+    else:
+        z = latents(config, args.n, args.seed)
+        cols = math.ceil(math.sqrt(args.n))
+        rows = math.ceil(args.n / cols)
+    default = {"grid": "samples.png", "png-dir": "samples", "npz": "samples.npz"}[args.format]
+    out = Path(args.out or default)
+    write(draw(variables, config, z), out, args.format, rows, cols)
+    return out, len(z)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        out, count = run(args)
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"wrote {count} images to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
