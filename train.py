@@ -77,6 +77,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
          help="keep compiled programs in DIR (JAX's persistent compilation cache, also env "
               "JAX_COMPILATION_CACHE_DIR): a later run or --resume of the same networks and "
               "hyper-parameters loads them instead of compiling")
+    flag("--config", metavar="FILE",
+         help="start from the config fields of a JSON file, e.g. a run's config.json (instead of "
+              "--preset)")
+    flag("--set", action="append", default=[], metavar="FIELD=VALUE",
+         help="set any config field (repeatable; after every other flag), e.g. --set dropout=0 "
+              "--set gen_channels=64,32; the fields are listed in wgan_jax/config.py")
     flag("--resume", action="store_true",
          help="continue the run in --workdir from its latest checkpoint (its config is reused; "
               "only --iterations and the output intervals may change)")
@@ -118,11 +124,16 @@ def build_config(args: argparse.Namespace, workdir: str) -> config_lib.Config:
         checkpoint_every=args.checkpoint_every, eval_every=args.eval_every,
         eval_samples=args.eval_samples, devices=args.devices, compute_dtype=args.compute_dtype,
         ema=args.ema)
+    overrides.update(config_lib.parse_assignment(text) for text in args.set)  # --set comes last
     if args.resume:
         if args.preset is not None:
             overrides["preset"] = args.preset
         loop.check_workdir(Path(workdir), resume=True)
         return loop.resumed_config(Path(workdir), **overrides)
+    if args.config:
+        if args.preset:
+            raise UserError("give --preset or --config, not both")
+        return config_lib.from_dict(config_lib.load_file(args.config), **overrides)
     return config_lib.from_preset(args.preset or "seed", **overrides)
 
 

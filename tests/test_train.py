@@ -105,7 +105,8 @@ def test_help_lists_every_flag():
     for flag in ("--preset", "--loss", "--iterations", "--batch-size", "--n-critic", "--clip", "--lr",
                  "--seed", "--workdir", "--dataset", "--data-dir", "--sample-every", "--log-every",
                  "--checkpoint-every", "--eval-every", "--eval-samples", "--devices", "--resume",
-                 "--seeds", "--compute-dtype", "--compile-cache", "--coordinator", "--num-processes", "--process-id", "--distributed"):
+                 "--seeds", "--compute-dtype", "--compile-cache", "--coordinator", "--num-processes",
+                 "--process-id", "--distributed", "--ema", "--set", "--config"):
         assert flag in result.stdout
 
 
@@ -117,6 +118,59 @@ def test_a_clip_or_lr_list_gives_each_batched_run_its_own():
     assert (config.seeds, config.run_clips, config.run_lrs, config.lr) == (3, (0.01, 0.02, 0.05), (), 1e-4)
     config = cli.build_config(cli.parse_args(["--seeds", "4", "--clip", "0.02"]), "w")
     assert (config.seeds, config.run_clips, config.clip) == (4, (), 0.02)
+
+
+def cli():
+    sys.path.insert(0, str(ROOT))
+    import train
+
+    return train
+
+
+def test_set_reaches_every_kind_of_field_after_the_other_flags():
+    config = cli().build_config(cli().parse_args([
+        "--preset", "quick", "--lr", "1e-4", "--set", "lr=2e-4", "--set", "dropout=0",
+        "--set", "gen_channels=64,32", "--set", "critic_norm=layer", "--set", "clip_batch_stats=true",
+        "--set", "run_clips=[0.01, 0.02]", "--set", "seeds=2", "--set", "ema=0.999"]), "w")
+    assert (config.lr, config.dropout, config.gen_channels, config.critic_norm) == \
+        (2e-4, 0.0, (64, 32), "layer")
+    assert (config.clip_batch_stats, config.run_clips, config.seeds, config.ema) == \
+        (True, (0.01, 0.02), 2, 0.999)
+    assert isinstance(config.dropout, float) and config.preset == "quick"
+    dcgan = cli().build_config(cli().parse_args(["--set", "loss=dcgan"]), "w")
+    assert (dcgan.optimizer, dcgan.lr) == ("adam", 2e-4)  # as --loss does: the loss's optimizer
+
+
+def test_a_runs_own_config_json_through_config_gives_the_same_config(finished_run):
+    saved = json.loads((finished_run / "config.json").read_text())
+    config = cli().build_config(cli().parse_args(["--config", str(finished_run / "config.json")]),
+                                "w")
+    from wgan_jax import config as config_lib
+
+    assert config_lib.to_dict(config) == {k: v for k, v in saved.items()
+                                          if k not in config_lib.RUN_RECORD_KEYS}
+    longer = cli().build_config(cli().parse_args(
+        ["--config", str(finished_run / "config.json"), "--iterations", "9"]), "w")
+    assert longer.iterations == 9 and longer.batch_size == config.batch_size
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--set", "dropuot=0.1"], "unknown config field 'dropuot'"),
+    (["--set", "lr=abc"], "lr takes a number"),
+    (["--set", "batch_size=3.5"], "batch_size takes an integer"),
+    (["--set", "gen_channels=a,b"], "gen_channels takes an integer"),
+    (["--set", "dropout=1.5"], "dropout must be in [0, 1)"),
+    (["--set", "critic_norm=group"], "critic_norm must be one of batch, layer, none"),
+    (["--set", "lr"], "expected field=value"),
+    (["--config", "/nonexistent.json"], "--config /nonexistent.json: No such file"),
+    (["--config", str(ROOT / "README.md")], "not JSON"),
+    (["--config", str(ROOT / "pyproject.toml"), "--preset", "quick"], "not both"),
+])
+def test_bad_set_or_config_is_one_line_naming_the_field_and_exit_2(tmp_path, capsys, args, message):
+    assert cli().main([*args, "--workdir", str(tmp_path / "w")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err, err
+    assert not (tmp_path / "w").exists()
 
 
 def wait_for_metrics(workdir, lines, process, timeout=600):

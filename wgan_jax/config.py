@@ -7,7 +7,9 @@ once for its config and any change of hyper-parameter is a deliberate recompilat
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
+from pathlib import Path
 from typing import Any
 
 from wgan_jax.errors import UserError
@@ -304,14 +306,73 @@ def from_preset(name: str, **overrides: Any) -> Config:
     return Config(preset=name, **fields).validate()
 
 
+# Keys a run's config.json holds beside the config's own fields (the loop's record of where and
+# how it ran); `load_file` drops them, so that file starts a new run with the same config.
+RUN_RECORD_KEYS = ("dataset_source", "dataset_size", "backend", "processes", "machine_devices",
+                   "mesh_devices", "run", "batched_runs")
+
+
+def parse_assignment(text: str) -> tuple[str, Any]:
+    """'field=value' (a --set flag) as the field's name and a value of the field's type: JSON
+    for numbers, booleans, null and lists; '32,16' for a tuple; anything else for a string."""
+    name, sep, raw = text.partition("=")
+    name = name.strip()
+    fields = {f.name: f for f in dataclasses.fields(Config)}
+    if not sep or not name:
+        raise UserError(f"--set {text!r}: expected field=value")
+    if name not in fields:
+        raise UserError(f"--set {text!r}: unknown config field {name!r}")
+    default = fields[name].default
+    value = _json_or_text(raw)
+    if isinstance(default, tuple):
+        items = value if isinstance(value, list) else [_json_or_text(v) for v in raw.split(",")]
+        kind = type(default[0]) if default else float  # run_clips, run_lrs: numbers
+        return name, tuple(_typed(name, kind, v, text) for v in items)
+    if default is None or isinstance(default, str):
+        return name, None if value is None and default is None else raw
+    return name, _typed(name, type(default), value, text)
+
+
+def _json_or_text(raw: str) -> Any:
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError:
+        return raw
+
+
+def _typed(name: str, kind: type, value: Any, text: str) -> Any:
+    if kind is bool and isinstance(value, bool):
+        return value
+    if kind is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if kind is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    expected = {bool: "true or false", int: "an integer", float: "a number"}[kind]
+    raise UserError(f"--set {text!r}: {name} takes {expected}")
+
+
+def load_file(path: str) -> dict[str, Any]:
+    """The config fields of a JSON file (a run's config.json, or any subset of fields)."""
+    try:
+        fields = json.loads(Path(path).read_text())
+    except OSError as err:
+        raise UserError(f"--config {path}: {err.strerror or err}") from None
+    except json.JSONDecodeError as err:
+        raise UserError(f"--config {path}: not JSON ({err.msg} at line {err.lineno})") from None
+    if not isinstance(fields, dict):
+        raise UserError(f"--config {path}: expected a JSON object of config fields")
+    return {k: v for k, v in fields.items() if k not in RUN_RECORD_KEYS}
+
+
 def to_dict(config: Config) -> dict[str, Any]:
     """A JSON-ready dict (tuples become lists)."""
     return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(config).items()}
 
 
-def from_dict(fields: dict[str, Any]) -> Config:
-    """Inverse of `to_dict`, validated."""
+def from_dict(fields: dict[str, Any], **overrides: Any) -> Config:
+    """Inverse of `to_dict`, with `overrides` (None values ignored) applied, validated."""
     known = {f.name: f for f in dataclasses.fields(Config)}
+    fields = {**fields, **{k: v for k, v in overrides.items() if v is not None}}
     unknown = sorted(set(fields) - set(known))
     if unknown:
         raise UserError(f"unknown config field(s): {', '.join(unknown)}")
