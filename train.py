@@ -43,6 +43,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     flag("--lr", type=_numbers, help="learning rate of both networks; with --seeds, a "
                                      "comma-separated list gives each run its own (preset's or "
                                      "loss's if unset)")
+    flag("--lr-critic", type=float, help="the critic's learning rate (default: --lr)")
+    flag("--lr-generator", type=float, help="the generator's learning rate (default: --lr)")
     flag("--seed", type=int, help="root random seed (preset's if unset)")
     flag("--seeds", type=int, help="train this many runs at once (seeds --seed, --seed+1, ...) "
                                    "in one vmapped program; each writes WORKDIR/run-<i>/, and "
@@ -123,7 +125,7 @@ def build_config(args: argparse.Namespace, workdir: str) -> config_lib.Config:
         sample_every=args.sample_every, log_every=args.log_every,
         checkpoint_every=args.checkpoint_every, eval_every=args.eval_every,
         eval_samples=args.eval_samples, devices=args.devices, compute_dtype=args.compute_dtype,
-        ema=args.ema)
+        ema=args.ema, lr_critic=args.lr_critic, lr_generator=args.lr_generator)
     overrides.update(config_lib.parse_assignment(text) for text in args.set)  # --set comes last
     if args.resume:
         if args.preset is not None:

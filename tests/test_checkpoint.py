@@ -102,22 +102,28 @@ def test_a_checkpoint_of_other_networks_is_refused(tmp_path):
     assert "\n" not in str(info.value)
 
 
-def test_a_checkpoint_from_before_generator_averaging_still_restores(tmp_path):
-    """Checkpoints written before the state held an averaged generator have no ema_params or
-    ema_stats: they restore as a run without averaging, and only as that."""
-    state = init_state(RUN, jax.random.PRNGKey(0))
+@pytest.mark.parametrize("lacking", [("lr_critic", "lr_generator"),
+                                     ("lr_critic", "lr_generator", "ema_params", "ema_stats")])
+def test_checkpoints_of_older_state_layouts_still_restore(tmp_path, lacking):
+    """Checkpoints written before the two learning rates held one `lr`, and those written before
+    generator averaging had no ema_params or ema_stats either: they restore as that run."""
+    config = dataclasses.replace(RUN, ema=0.5 if "ema_params" not in lacking else 0.0)
+    state = init_state(config, jax.random.PRNGKey(0))
     old_layout = {f.name: getattr(state, f.name) for f in dataclasses.fields(state)
-                  if not f.name.startswith("ema_")}
+                  if f.name not in lacking}
+    old_layout["lr"] = state.lr_critic
     manager = Checkpoints(tmp_path / "w")
     manager.manager.save(0, args=ocp.args.Composite(state=ocp.args.StandardSave(old_layout),
                                                     meta=ocp.args.JsonSave({})))
     manager.close()
-    restored = final_state(tmp_path / "w", RUN)
-    assert restored.ema_params == {} and restored.ema_stats == {}
+    restored = final_state(tmp_path / "w", config)
     for x, y in zip(leaves(restored), leaves(state)):
         np.testing.assert_array_equal(x, y)
-    with pytest.raises(UserError, match="does not match this config's networks"):
-        final_state(tmp_path / "w", dataclasses.replace(RUN, ema=0.9))
+    assert float(restored.lr_generator) == float(restored.lr_critic) == np.float32(config.lr)
+    if "ema_params" in lacking:  # a run without averaging; one with it cannot come from there
+        assert restored.ema_params == {}
+        with pytest.raises(UserError, match="does not match this config's networks"):
+            final_state(tmp_path / "w", dataclasses.replace(RUN, ema=0.9))
 
 
 def test_resume_refuses_changed_data(tmp_path, monkeypatch):

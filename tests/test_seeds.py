@@ -116,7 +116,12 @@ def test_bad_seed_settings_are_refused(fields, message):
         dataclasses.replace(TINY, **fields).validate()
 
 
-def test_the_state_holds_lr_and_clip_as_values():
+def test_the_state_holds_both_learning_rates_and_clip_as_values():
     state = init_state(TINY, jax.random.PRNGKey(0))
-    assert state.lr.dtype == state.clip.dtype == jnp.float32
-    assert (float(state.lr), float(state.clip)) == (np.float32(TINY.lr), np.float32(TINY.clip))
+    assert state.lr_critic.dtype == state.lr_generator.dtype == state.clip.dtype == jnp.float32
+    assert (float(state.lr_critic), float(state.lr_generator), float(state.clip)) == \
+        (np.float32(TINY.lr), np.float32(TINY.lr), np.float32(TINY.clip))
+    two = dataclasses.replace(TINY, seeds=2, run_lrs=(1e-4, 2e-4), lr_generator=3e-5)
+    states = seeds.init_states(two)  # per-run critic rates from run_lrs, the generator's fixed
+    np.testing.assert_array_equal(states.lr_critic, np.float32([1e-4, 2e-4]))
+    np.testing.assert_array_equal(states.lr_generator, np.float32([3e-5, 3e-5]))

@@ -7,7 +7,7 @@ import pytest
 
 from wgan_jax import (critic_step, critic_steps, generate, generator_step, init_state,
                       models, real_batch, steps, train_chunk, train_step)
-from wgan_jax.state import BN_STATS, CRITIC, stream
+from wgan_jax.state import BN_STATS, CRITIC, GENERATOR, stream
 
 from conftest import assert_trees_close, leaves
 
@@ -31,9 +31,13 @@ def test_critic_step_clips_every_critic_parameter_and_the_clip_binds(state, imag
     assert max(float(x.max()) for x in leaves(new.critic_stats)) > config.clip
 
 
-def test_critic_step_is_one_hand_computed_rmsprop_update_then_clip(state, images, config):
+@pytest.mark.parametrize("rates", [{}, {"lr_critic": 1e-3, "lr_generator": 2e-5}])
+def test_critic_step_is_one_hand_computed_rmsprop_update_then_clip(images, config, rates):
     """Re-derives the step from its parts: the keys, the two forward passes, the gradient, and
-    Keras' RMSprop written out in NumPy (first step: v = (1 - rho) g^2)."""
+    Keras' RMSprop written out in NumPy (first step: v = (1 - rho) g^2), at the critic's own
+    learning rate when the two networks have their own."""
+    config = dataclasses.replace(config, **rates)
+    state = init_state(config, jax.random.PRNGKey(42))
     generator, critic = models.build(config)
     k_real, k_noise, k_drop_real, k_drop_fake = jax.random.split(
         jax.random.fold_in(stream(state.key, CRITIC), 0), 4)
@@ -50,7 +54,7 @@ def test_critic_step_is_one_hand_computed_rmsprop_update_then_clip(state, images
         return jnp.mean(d_fake) - jnp.mean(d_real)
 
     grads = jax.grad(loss)(state.critic_params)
-    lr, rho, eps, c = config.lr, config.rmsprop_decay, config.rmsprop_eps, config.clip
+    lr, rho, eps, c = config.critic_lr(), config.rmsprop_decay, config.rmsprop_eps, config.clip
 
     def rmsprop_then_clip(w, g):
         w, g = np.float64(w), np.float64(g)
@@ -63,6 +67,41 @@ def test_critic_step_is_one_hand_computed_rmsprop_update_then_clip(state, images
     assert all(np.all(np.abs(x) <= c) for x in leaves(new.critic_params))
     np.testing.assert_allclose(metrics["critic_loss"], loss(state.critic_params), rtol=1e-5)
     np.testing.assert_allclose(metrics["wasserstein_estimate"], -metrics["critic_loss"])
+
+
+def test_generator_step_is_one_hand_computed_rmsprop_update_at_its_own_learning_rate(config):
+    """The generator update from its parts: its keys, G(z) through the frozen critic in training
+    mode, the gradient of -mean D(G(z)), and RMSprop's first step in NumPy at lr_generator."""
+    config = dataclasses.replace(config, lr_critic=1e-3, lr_generator=2e-5, clip=0.5)
+    state = init_state(config, jax.random.PRNGKey(42))
+    generator, critic = models.build(config)
+    noise_key, dropout_key = jax.random.split(jax.random.fold_in(stream(state.key, GENERATOR), 0))
+    z = jax.random.normal(noise_key, (config.batch_size, config.latent_dim))
+
+    def loss(params):
+        fake, _ = generator.apply({"params": params, "batch_stats": state.gen_stats}, z,
+                                  train=True, mutable=["batch_stats"])
+        scores, _ = critic.apply({"params": state.critic_params, "batch_stats": state.critic_stats},
+                                 fake, train=True, rngs={"dropout": dropout_key},
+                                 mutable=["batch_stats"])
+        return -jnp.mean(scores)
+
+    grads = jax.grad(loss)(state.gen_params)
+    lr, rho, eps = config.generator_lr(), config.rmsprop_decay, config.rmsprop_eps
+
+    def rmsprop(w, g):
+        w, g = np.float64(w), np.float64(g)
+        return w - lr * g / (np.sqrt((1 - rho) * g * g) + eps)
+
+    new, metrics = generator_step(state, config)
+    # Steps of at most lr / sqrt(1 - rho) = 6.3e-5 on weights below ~0.3: f32 rounding ~1e-8.
+    assert_trees_close(new.gen_params, jax.tree_util.tree_map(rmsprop, state.gen_params, grads),
+                       atol=1e-7, rtol=0)
+    np.testing.assert_allclose(metrics["generator_loss"], loss(state.gen_params), rtol=1e-5)
+    moved = max(float(np.max(np.abs(a - b))) for a, b in zip(leaves(new.gen_params),
+                                                             leaves(state.gen_params)))
+    # The largest step is the generator's rate (not lr_critic's), up to two f32 roundings of w.
+    assert 1e-6 < moved <= lr / np.sqrt(1 - rho) + 1e-7
 
 
 def test_critic_scan_equals_the_same_steps_unrolled_in_python(state, images, config):

@@ -106,7 +106,8 @@ def test_help_lists_every_flag():
                  "--seed", "--workdir", "--dataset", "--data-dir", "--sample-every", "--log-every",
                  "--checkpoint-every", "--eval-every", "--eval-samples", "--devices", "--resume",
                  "--seeds", "--compute-dtype", "--compile-cache", "--coordinator", "--num-processes",
-                 "--process-id", "--distributed", "--ema", "--set", "--config"):
+                 "--process-id", "--distributed", "--ema", "--set", "--config", "--lr-critic",
+                 "--lr-generator"):
         assert flag in result.stdout
 
 

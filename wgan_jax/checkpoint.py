@@ -33,8 +33,10 @@ from wgan_jax.state import TrainState, init_state, iteration
 # Fields that may change when a run is resumed: how long it runs, what it writes and how the
 # work is laid out on the devices, not what it computes.
 RESUMABLE_FIELDS = (*config_lib.HOST_FIELDS, "seed_batching")
-# The state's fields that checkpoints written before generator averaging lack.
-_AVERAGE_FIELDS = ("ema_params", "ema_stats")
+# Older state layouts, by the fields their checkpoints lack: all hold one `lr` for both networks,
+# and the oldest no averaged generator either.
+_OLDER_LAYOUTS = (("lr_critic", "lr_generator"),
+                  ("lr_critic", "lr_generator", "ema_params", "ema_stats"))
 
 
 def dataset_identity(dataset: Dataset) -> dict[str, Any]:
@@ -97,9 +99,11 @@ class Checkpoints:
         try:
             return self._read(step, abstract)
         except (ValueError, KeyError, TypeError) as err:
-            if not config.ema:
+            for lacking in _OLDER_LAYOUTS:
+                if config.ema and "ema_params" in lacking:
+                    continue  # a run with averaging has it in every checkpoint
                 with contextlib.suppress(ValueError, KeyError, TypeError):
-                    return self._read_before_averaging(step, abstract)
+                    return self._read_older(step, abstract, lacking)
             first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise UserError(f"checkpoint {self.directory / str(step)} does not match this "
                             f"config's networks: {first[:200]}") from None
@@ -108,12 +112,16 @@ class Checkpoints:
         args = ocp.args.Composite(state=ocp.args.StandardRestore(target))
         return self.manager.restore(step, args=args)["state"]
 
-    def _read_before_averaging(self, step: int, abstract: TrainState) -> TrainState:
-        """A checkpoint written before the state held an averaged generator: the same fields
-        but `ema_params` and `ema_stats`, which are empty for a run without averaging."""
-        fields = {f.name: getattr(abstract, f.name) for f in dataclasses.fields(abstract)
-                  if f.name not in _AVERAGE_FIELDS}
-        return abstract.replace(**self._read(step, fields), ema_params={}, ema_stats={})
+    def _read_older(self, step: int, abstract: TrainState, lacking: tuple[str, ...]) -> TrainState:
+        """A checkpoint of an older layout: without the `lacking` fields, and with one `lr` for
+        both networks. A run without averaging has empty ema_params and ema_stats."""
+        target = {f.name: getattr(abstract, f.name) for f in dataclasses.fields(abstract)
+                  if f.name not in lacking}
+        target["lr"] = abstract.lr_critic
+        restored = self._read(step, target)
+        lr = restored.pop("lr")
+        empty = {name: {} for name in ("ema_params", "ema_stats") if name in lacking}
+        return abstract.replace(**restored, **empty, lr_critic=lr, lr_generator=lr)
 
     def _step(self, step: int | None) -> int:
         step = self.latest() if step is None else step

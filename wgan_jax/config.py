@@ -47,8 +47,12 @@ class Config:
     gp_weight: float = 10.0
     # "rmsprop" (WGAN) or "adam" (DCGAN, WGAN-GP); same for both networks.
     optimizer: str = "rmsprop"
-    # Learning rate of both networks.
+    # Learning rate of both networks, unless lr_critic or lr_generator is set.
     lr: float = 5e-5
+    # The critic's and the generator's own learning rates (the two time-scale update rule,
+    # Heusel et al. 2017); None: lr. Held in the state, like lr and clip.
+    lr_critic: float | None = None
+    lr_generator: float | None = None
     # RMSprop decay of the squared-gradient average (Keras calls it rho; PyTorch alpha).
     rmsprop_decay: float = 0.9
     # RMSprop epsilon; Keras 2's value. It matters: see rmsprop_eps_in_sqrt.
@@ -176,6 +180,9 @@ class Config:
                             "needs both in one update")
         for name in ("clip", "lr", "rmsprop_eps", "bn_eps", "gp_weight"):
             _positive_finite(name, getattr(self, name))
+        for name in ("lr_critic", "lr_generator"):
+            if getattr(self, name) is not None:
+                _positive_finite(name, getattr(self, name))
         _positive_int(self, "seeds")
         for name in ("run_clips", "run_lrs"):
             values = getattr(self, name)
@@ -213,6 +220,14 @@ class Config:
         if not self.dataset:
             raise UserError("dataset must be a name, e.g. mnist")
         return self
+
+    def critic_lr(self) -> float:
+        """The critic's learning rate: lr_critic, else lr."""
+        return self.lr if self.lr_critic is None else self.lr_critic
+
+    def generator_lr(self) -> float:
+        """The generator's learning rate: lr_generator, else lr."""
+        return self.lr if self.lr_generator is None else self.lr_generator
 
     def program(self) -> "Config":
         """This config as the compiled steps take it: the HOST_FIELDS at their defaults, so that

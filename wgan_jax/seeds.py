@@ -3,7 +3,8 @@
 Run i of a config with `seeds` N is the run `train.py --seed <seed + i>` would make, with
 `run_clips[i]` and `run_lrs[i]` when given: its own root key (so its own initial networks,
 batches, noise, dropout and sample noise) and its own clip bound and learning rate, which the
-state holds as values (`TrainState.lr`, `TrainState.clip`) so that one program serves all runs.
+state holds as values (`TrainState.lr_critic`, `lr_generator`, `clip`) so that one program
+serves all runs.
 On an accelerator one program trains all runs (`jax.vmap` over the leading run axis), where N
 small runs fill the device better than one; on the CPU, where vmapped convolutions are slow, the
 single-run step (compiled once: clip and lr are values in the state) is dispatched for each run.
@@ -51,7 +52,8 @@ def init_states(config: Config) -> TrainState:
     runs = run_configs(config)
     keys = jnp.stack([jax.random.PRNGKey(run.seed) for run in runs])
     states = jax.vmap(lambda key: init_state(config, key))(keys)
-    return states.replace(lr=jnp.array([run.lr for run in runs], jnp.float32),
+    return states.replace(lr_critic=jnp.array([run.critic_lr() for run in runs], jnp.float32),
+                          lr_generator=jnp.array([run.generator_lr() for run in runs], jnp.float32),
                           clip=jnp.array([run.clip for run in runs], jnp.float32))
 
 

@@ -37,9 +37,11 @@ class TrainState:
     gen_opt: Any  # generator optimizer state
     critic_opt: Any  # critic optimizer state
     key: jax.Array  # root PRNG key of the run (raw uint32[2]); never consumed directly
-    # The learning rate and the clip bound (config.lr, config.clip), held as f32 scalars rather
-    # than compiled in, so runs batched with jax.vmap (wgan_jax.seeds) can each have their own.
-    lr: jax.Array
+    # The two learning rates and the clip bound (Config.critic_lr(), generator_lr(), clip), held
+    # as f32 scalars rather than compiled in, so runs batched with jax.vmap (wgan_jax.seeds) can
+    # each have their own.
+    lr_critic: jax.Array
+    lr_generator: jax.Array
     clip: jax.Array
     step: jax.Array  # generator updates done (int32 scalar)
     critic_updates: jax.Array  # critic updates done (int32 scalar)
@@ -66,7 +68,9 @@ def init_state(config: Config, key: jax.Array) -> TrainState:
         ema_params=gen_vars["params"] if averaged else {},
         ema_stats=gen_vars["batch_stats"] if averaged else {},
         gen_opt=tx.init(gen_vars["params"]), critic_opt=tx.init(critic_params),
-        key=key, lr=jnp.asarray(config.lr, jnp.float32), clip=jnp.asarray(config.clip, jnp.float32),
+        key=key, lr_critic=jnp.asarray(config.critic_lr(), jnp.float32),
+        lr_generator=jnp.asarray(config.generator_lr(), jnp.float32),
+        clip=jnp.asarray(config.clip, jnp.float32),
         step=jnp.zeros((), jnp.int32), critic_updates=jnp.zeros((), jnp.int32))
 
 

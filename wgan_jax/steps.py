@@ -94,7 +94,7 @@ def _critic_scores(critic, params, stats, images, dropout_key):
 def _critic_update(state: TrainState, data: jax.Array, keys: jax.Array, fake: jax.Array,
                    config: Config) -> tuple[TrainState, Metrics]:
     _, critic = models.build(config)
-    tx = optim.optimizer(config, state.lr)
+    tx = optim.optimizer(config, state.lr_critic)
     real = real_batch(data, keys[0], config.batch_size)
     params, stats = state.critic_params, state.critic_stats
     if config.clip_when == "before":
@@ -140,7 +140,7 @@ def _keras_critic_update(state, params, stats, real, fake, keys, config):
     a full optimizer update, then the clip. The losses are those train_on_batch returns (before
     each update); the seed prints 1 - their mean."""
     _, critic = models.build(config)
-    tx = optim.optimizer(config, state.lr)
+    tx = optim.optimizer(config, state.lr_critic)
     opt_state, halves = state.critic_opt, []
     for images, dropout_key, term in ((real, keys[2], losses.real_term),
                                       (fake, keys[3], losses.fake_term)):
@@ -229,7 +229,7 @@ def _generator_step(state: TrainState, config: Config) -> tuple[TrainState, Metr
         return losses.generator_objective(config.loss, scores), updated["batch_stats"]
 
     (loss, stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.gen_params)
-    tx = optim.optimizer(config, state.lr)
+    tx = optim.optimizer(config, state.lr_generator)
     updates, opt_state = tx.update(grads, state.gen_opt, state.gen_params)
     state = _average(state.replace(gen_params=optax.apply_updates(state.gen_params, updates),
                                    gen_stats=stats, gen_opt=opt_state), config)
