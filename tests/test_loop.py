@@ -2,11 +2,14 @@ import dataclasses
 import json
 
 import matplotlib.image
+import numpy as np
 import pytest
 
-from wgan_jax import loop
+from wgan_jax import evaluate, loop, sample
+from wgan_jax.checkpoint import Checkpoints
+from wgan_jax.evaluate import Evaluator
 
-from conftest import TINY
+from conftest import TINY, leaves
 
 
 @pytest.mark.parametrize("total, longest, every", [
@@ -43,3 +46,46 @@ def test_cifar10_through_tfds_trains_colour_networks(tmp_path):
     grid = matplotlib.image.imread(tmp_path / "w" / "samples" / "final.png")
     assert grid.shape == (2 * (5 * 34 + 2), 2 * (5 * 34 + 2), 4)  # RGBA from RGB tiles
     assert not any("fd_" in line for line in (tmp_path / "w" / "metrics.jsonl").read_text().splitlines())
+
+
+def test_the_best_scoring_checkpoint_is_kept_beside_the_newest(tmp_path, monkeypatch):
+    """Quality goes up, then down (scripted fd 5, 3, 4 at iterations 1, 2, 3): the best
+    checkpoint is iteration 2's, the state that scored 3, and --step best reads it."""
+    scores = iter([5.0, 3.0, 4.0])
+    real_finish = Evaluator.finish
+    monkeypatch.setattr(Evaluator, "finish",
+                        lambda self, outputs: {**real_finish(self, outputs), "fd_mnist": next(scores)})
+    config = dataclasses.replace(TINY, iterations=3, log_every=1, eval_every=1, eval_samples=100,
+                                 checkpoint_every=1, keep_checkpoints=5)
+    workdir = tmp_path / "w"
+    loop.run(config, workdir)
+    monkeypatch.undo()  # real scores from here on
+    best = Checkpoints(workdir, best=True)
+    try:
+        assert best.manager.all_steps() == [2]
+        assert best.metadata()["score"] == {"fd": 3.0, "iteration": 2}
+        kept = best.restore(config)
+    finally:
+        best.close()
+    newest = Checkpoints(workdir)
+    try:
+        assert newest.manager.all_steps() == [1, 2, 3]
+        second = newest.restore(config, 2)
+    finally:
+        newest.close()
+    for a, b in zip(leaves(kept), leaves(second)):
+        np.testing.assert_array_equal(a, b)
+    outs = [tmp_path / f"{step}.npz" for step in ("best", "2")]
+    for step, out in zip(("best", "2"), outs):
+        assert sample.main([str(workdir), "--step", step, "--n", "4", "--format", "npz",
+                            "--out", str(out)]) == 0
+    np.testing.assert_array_equal(*(np.load(out)["images"] for out in outs))
+    assert evaluate.report(workdir, 100, "best")["iteration"] == 2
+
+
+def test_step_best_without_evaluation_is_a_one_line_error(tmp_path, capsys):
+    loop.run(dataclasses.replace(TINY, iterations=1), tmp_path / "w")
+    assert sample.main([str(tmp_path / "w"), "--step", "best"]) == 2
+    assert "has no best checkpoint" in capsys.readouterr().err
+    assert sample.main([str(tmp_path / "w"), "--step", "last"]) == 2
+    assert "--step must be an iteration or 'best', got 'last'" in capsys.readouterr().err

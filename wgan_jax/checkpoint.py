@@ -52,14 +52,47 @@ def config_differences(saved: Config, requested: Config) -> list[str]:
             if f.name not in RESUMABLE_FIELDS and getattr(saved, f.name) != getattr(requested, f.name)]
 
 
-class Checkpoints:
-    """The checkpoints of one workdir: `workdir/checkpoints/<iteration>/`."""
+# Where a run keeps the checkpoint whose evaluation scored best (lowest Fréchet distance).
+BEST = "best_checkpoint"
 
-    def __init__(self, workdir: str | Path, keep: int = 3):
+
+def parse_step(text: str) -> int | str:
+    """A --step value: an iteration, or "best"."""
+    if text == "best":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise UserError(f"--step must be an iteration or 'best', got {text!r}") from None
+
+
+def open_step(workdir: Path, step: int | str | None) -> tuple["Checkpoints", int | None]:
+    """The manager holding a run's checkpoint `step` (an iteration; "best", the best-scoring one;
+    None, the latest), and the step to ask it for. The caller closes the manager."""
+    if step == "best":
+        if not (workdir / BEST).is_dir():
+            raise UserError(f"{workdir} has no best checkpoint (a run keeps one when it evaluates)")
+        return Checkpoints(workdir, best=True), None
+    if not (workdir / "checkpoints").is_dir():
+        raise UserError(f"{workdir}: no checkpoints folder; is this a training workdir?")
+    manager = Checkpoints(workdir)
+    steps = manager.manager.all_steps()
+    if step is not None and step not in steps:
+        manager.close()
+        raise UserError(f"{workdir} has no checkpoint at step {step} (it has "
+                        f"{', '.join(map(str, steps)) or 'none'})")
+    return manager, step
+
+
+class Checkpoints:
+    """The checkpoints of one workdir: `workdir/checkpoints/<iteration>/`, or with `best` the one
+    best-scoring checkpoint, `workdir/best_checkpoint/<iteration>/`."""
+
+    def __init__(self, workdir: str | Path, keep: int = 3, best: bool = False):
         # orbax logs every save at INFO through absl; a run's own progress bar says enough.
         logging.getLogger("absl").setLevel(logging.WARNING)
-        self.directory = Path(workdir).absolute() / "checkpoints"
-        options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True,
+        self.directory = Path(workdir).absolute() / (BEST if best else "checkpoints")
+        options = ocp.CheckpointManagerOptions(max_to_keep=1 if best else keep, create=True,
                                                enable_async_checkpointing=True,
                                                cleanup_tmp_directories=True)
         self.manager = ocp.CheckpointManager(self.directory, options=options)
@@ -69,10 +102,13 @@ class Checkpoints:
         self.manager.wait_until_finished()
         return self.manager.latest_step()
 
-    def save(self, state: TrainState, config: Config, dataset: dict[str, Any]) -> int:
-        """Writes the state at its own iteration count; returns that count."""
+    def save(self, state: TrainState, config: Config, dataset: dict[str, Any],
+             score: dict[str, float] | None = None) -> int:
+        """Writes the state at its own iteration count (with the evaluation `score` that made
+        it the best, for a best checkpoint); returns that count."""
         step = iteration(state)
-        meta = {"config": config_lib.to_dict(config), "dataset": dataset}
+        meta = {"config": config_lib.to_dict(config), "dataset": dataset,
+                **({"score": score} if score else {})}
         self.manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
                                                         meta=ocp.args.JsonSave(meta)),
                           force=True)

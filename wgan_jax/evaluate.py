@@ -111,18 +111,17 @@ def quality_key(record: dict) -> str | None:
     return next((k for k in record if k.startswith("fd_")), None)
 
 
-def _load_run(workdir: Path) -> tuple[Config, TrainState, list[dict]]:
-    from wgan_jax.checkpoint import Checkpoints  # orbax is only needed to read a run
+def _load_run(workdir: Path, step: int | str | None = None
+              ) -> tuple[Config, TrainState, list[dict]]:
+    from wgan_jax.checkpoint import open_step  # orbax is only needed to read a run
 
-    if not (workdir / "checkpoints").is_dir():
-        raise UserError(f"{workdir}: no checkpoints folder; is this a training workdir?")
-    manager = Checkpoints(workdir)
+    manager, step = open_step(workdir, step)
     try:
-        config = config_lib.from_dict(manager.metadata()["config"])
+        config = config_lib.from_dict(manager.metadata(step)["config"])
         if config.seeds > 1:
             raise UserError(f"{workdir} holds {config.seeds} batched runs: their evaluations are "
                             f"in {workdir}/run-*/metrics.jsonl and summary.md")
-        state = manager.restore(config)
+        state = manager.restore(config, step)
     finally:
         manager.close()
     metrics_path = workdir / "metrics.jsonl"
@@ -130,11 +129,11 @@ def _load_run(workdir: Path) -> tuple[Config, TrainState, list[dict]]:
     return config, state, records
 
 
-def report(workdir: str | Path, samples: int | None = None) -> dict:
-    """Evaluates the latest checkpoint of a run; writes report.md, report.json and report/*.png
-    into the workdir. Returns the report dict."""
+def report(workdir: str | Path, samples: int | None = None, step: int | str | None = None) -> dict:
+    """Evaluates a run's checkpoint (`step`: an iteration, "best", else the latest); writes
+    report.md, report.json and report/*.png into the workdir. Returns the report dict."""
     workdir = Path(workdir)
-    config, state, records = _load_run(workdir)
+    config, state, records = _load_run(workdir, step)
     evaluator = Evaluator(config, samples)
     outputs = evaluator.dispatch(state, config)
     final = evaluator.finish(outputs)
@@ -257,6 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--compare", action="store_true", help="compare the given runs")
     parser.add_argument("--out", help="output folder of --compare (default: comparison/)")
     parser.add_argument("--samples", type=int, help="generated images (default: the run's eval_samples)")
+    parser.add_argument("--step", help="checkpoint iteration, or 'best' (default: the latest)")
     args = parser.parse_args(argv)
     try:
         if args.samples is not None and args.samples < 100:
@@ -265,7 +265,10 @@ def main(argv: list[str] | None = None) -> int:
             compare(args.workdirs, args.out or "comparison", args.samples)
             print(f"wrote {Path(args.out or 'comparison') / 'compare.md'}")
         else:
-            result = report(args.workdirs[0], args.samples)
+            from wgan_jax.checkpoint import parse_step
+
+            step = None if args.step is None else parse_step(args.step)
+            result = report(args.workdirs[0], args.samples, step)
             key = quality_key(result["metrics"])
             print(f"{key} {result['metrics'][key]:.4g} (real train images: "
                   f"{result['real_train_vs_test'][key]:.4g}); wrote "

@@ -30,6 +30,7 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, 
 from wgan_jax import config as config_lib
 from wgan_jax import classifier, data, distributed, seeds, steps, viz
 from wgan_jax.checkpoint import Checkpoints, config_differences, dataset_identity
+from wgan_jax.evaluate import quality_key
 from wgan_jax.config import Config
 from wgan_jax.errors import UserError
 from wgan_jax.evaluate import Evaluator
@@ -171,6 +172,42 @@ class _Writer:
             viz.plot_losses(self.records, self.workdir / "losses.png")
 
 
+class _Best:
+    """Keeps the checkpoint whose evaluation scored the lowest Fréchet distance so far (the mean
+    over batched runs) in workdir/best_checkpoint/. The state of an evaluation point is donated
+    to the next chunk before its score is back, so `candidate` keeps a device copy until `offer`
+    gets the score. Off without evaluation, and with several processes (only process 0 scores,
+    and a save needs them all)."""
+
+    def __init__(self, workdir: Path, writers: list[_Writer], active: bool):
+        self.checkpoints = Checkpoints(workdir, best=True) if active else None
+        self.best = min(self._scores(writers).values(), default=math.inf)
+
+    @staticmethod
+    def _scores(writers: list[_Writer]) -> dict[int, float]:
+        """Mean Fréchet distance over the runs, per evaluated iteration, from the records."""
+        by_iteration: dict[int, list[float]] = {}
+        for writer in writers:
+            for record in writer.records:
+                key = quality_key(record)  # the averaged generator's, where there is one
+                if key:
+                    by_iteration.setdefault(record["iteration"], []).append(record[key])
+        return {at: float(np.mean(v)) for at, v in by_iteration.items() if len(v) == len(writers)}
+
+    def candidate(self, state):
+        return jax.tree_util.tree_map(jax.numpy.copy, state) if self.checkpoints else None
+
+    def offer(self, state, at: int, writers: list[_Writer], config: Config, identity: dict) -> None:
+        score = self._scores(writers).get(at, math.inf)
+        if self.checkpoints and score < self.best:
+            self.best = score
+            self.checkpoints.save(state, config, identity, {"fd": score, "iteration": at})
+
+    def close(self) -> None:
+        if self.checkpoints:
+            self.checkpoints.close()
+
+
 @jax.jit
 def _finite(state) -> dict[str, jax.Array]:
     """Per part of the state: are all its floating-point values finite?"""
@@ -265,6 +302,7 @@ def _train(config: Config, workdir: Path, console: Console, resume: bool, datase
     writers = [_Writer(workdir / f"run-{i}" if batched else workdir, run, dataset, start, writes,
                        {**layout, "run": i, "batched_runs": config.seeds} if batched else layout)
                for i, run in enumerate(runs)]
+    best = _Best(workdir, writers, bool(evaluators) and jax.process_count() == 1)
     clock = time.perf_counter()
     images = jax.device_put(dataset.images)
     chunk, generate, mesh_scope = steps.train_chunk, steps.generate, contextlib.nullcontext()
@@ -302,10 +340,12 @@ def _train(config: Config, workdir: Path, console: Console, resume: bool, datase
                     writer.samples(of_run(grids, i), f"iter_{at:06d}")
                 continue
             if kind == "eval":
+                outputs, candidate = payload
                 if writes:  # the host-side metrics; only process 0 keeps records
-                    for evaluator, writer, outputs in zip(evaluators, writers, payload):
-                        writer.log({"iteration": at, **evaluator.finish(outputs),
+                    for evaluator, writer, output in zip(evaluators, writers, outputs):
+                        writer.log({"iteration": at, **evaluator.finish(output),
                                     "seconds": round(time.perf_counter() - clock, 3)})
+                best.offer(candidate, at, writers, config, identity)
                 continue
             host = jax.device_get(payload)
             for i, (run, writer) in enumerate(zip(runs, writers)):
@@ -351,9 +391,9 @@ def _train(config: Config, workdir: Path, console: Console, resume: bool, datase
                     pending.append(("samples", iteration, generate(state, fixed_z, program)))
                 if evaluators and not stopping and (
                         iteration % config.eval_every == 0 or iteration == config.iterations):
-                    pending.append(("eval", iteration, [
+                    pending.append(("eval", iteration, ([
                         evaluator.dispatch(of_run(state, i), program)
-                        for i, evaluator in enumerate(evaluators)]))
+                        for i, evaluator in enumerate(evaluators)], best.candidate(state))))
                 if iteration % config.checkpoint_every == 0 or iteration == config.iterations \
                         or stopping:
                     save_checkpoint()
@@ -366,6 +406,7 @@ def _train(config: Config, workdir: Path, console: Console, resume: bool, datase
         for i, writer in enumerate(writers):
             writer.samples(of_run(finals, i), "final")
     finally:
+        best.close()
         for writer in writers:
             writer.close()
     elapsed = time.perf_counter() - clock

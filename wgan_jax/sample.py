@@ -21,6 +21,7 @@ import numpy as np
 
 from wgan_jax import config as config_lib
 from wgan_jax import pretrained, seeds, steps, viz
+from wgan_jax.checkpoint import open_step, parse_step
 from wgan_jax.config import Config
 from wgan_jax.errors import ArgumentParser, UserError
 
@@ -29,20 +30,13 @@ MAX_IMAGES = 100_000  # 78 MB of uint8 MNIST; a typo's extra zeros should not fi
 INTERPOLATION_STEPS = 10  # images per interpolation row, end points included
 
 
-def from_run(workdir: str | Path, step: int | None = None, run: int | None = None
+def from_run(workdir: str | Path, step: int | str | None = None, run: int | None = None
              ) -> tuple[Config, dict]:
-    """The config and generator variables of a run's checkpoint (`step`, else the latest); in
-    a folder of batched runs, run `run`'s."""
-    from wgan_jax.checkpoint import Checkpoints  # orbax only to read a run
-
+    """The config and generator variables of a run's checkpoint (`step`: an iteration, "best",
+    else the latest); in a folder of batched runs, run `run`'s."""
     workdir = Path(workdir)
-    if not (workdir / "checkpoints").is_dir():
-        raise UserError(f"{workdir}: no checkpoints folder; is this a training workdir?")
-    manager = Checkpoints(workdir)
+    manager, step = open_step(workdir, step)
     try:
-        if step is not None and step not in manager.manager.all_steps():
-            raise UserError(f"{workdir} has no checkpoint at step {step} (it has "
-                            f"{', '.join(map(str, manager.manager.all_steps())) or 'none'})")
         config = config_lib.from_dict(manager.metadata(step)["config"])
         _check_run(config, run, workdir)
         state = manager.restore(config, step)
@@ -117,7 +111,8 @@ def parse_args(argv: list[str] | None):
     parser.add_argument("workdir", nargs="?", help="a training workdir (its checkpoints)")
     parser.add_argument("--pretrained", metavar="NAME",
                         help=f"a shipped generator instead of a run ({', '.join(pretrained.names()) or 'none shipped'})")
-    parser.add_argument("--step", type=int, help="checkpoint iteration (default: the latest)")
+    parser.add_argument("--step", help="checkpoint iteration, or 'best' (the best-scoring "
+                                       "evaluation's); default: the latest")
     parser.add_argument("--run", type=int, help="which run of a folder of batched runs (--seeds)")
     parser.add_argument("--n", type=int, default=64, help="number of images")
     parser.add_argument("--format", choices=FORMATS, default="grid",
@@ -138,11 +133,12 @@ def run(args) -> tuple[Path, int]:
         raise UserError(f"--interpolate must be between 1 and 1000, got {args.interpolate}")
     if not 1 <= args.n <= MAX_IMAGES:
         raise UserError(f"--n must be between 1 and {MAX_IMAGES}, got {args.n}")
+    step = None if args.step is None else parse_step(args.step)
     if args.pretrained is not None:
         shipped = pretrained.load(args.pretrained)
         config, variables = shipped.config, shipped.variables
     else:
-        config, variables = from_run(args.workdir, args.step, args.run)
+        config, variables = from_run(args.workdir, step, args.run)
     if args.interpolate:
         z = interpolations(config, args.interpolate, args.seed)
         rows, cols = args.interpolate, INTERPOLATION_STEPS
