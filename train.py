@@ -12,7 +12,7 @@ import jax
 from rich.console import Console
 
 from wgan_jax import config as config_lib
-from wgan_jax import distributed, loop, models
+from wgan_jax import distributed, events, loop, models
 from wgan_jax.errors import ArgumentParser, UserError
 
 # Seconds per generator iteration on 2 x86-64 cores = BASE + PER_GFLOP * GFLOP per iteration, fitted
@@ -62,6 +62,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     flag("--ema", type=float, metavar="DECAY",
          help="keep an exponential moving average of the generator with this decay (e.g. "
               "0.999) and draw samples and evaluations from it; 0 turns it off (preset's if unset)")
+    flag("--tensorboard", action="store_true", default=None,
+         help="also write TensorBoard event files into WORKDIR/tensorboard (needs the optional "
+              "extra: pip install -e '.[tensorboard]')")
     flag("--compute-dtype", choices=("float32", "bfloat16"),
          help="dtype of activations and convolutions; params, statistics, losses and optimizer "
               "states stay float32 (float32 if unset)")
@@ -125,7 +128,8 @@ def build_config(args: argparse.Namespace, workdir: str) -> config_lib.Config:
         sample_every=args.sample_every, log_every=args.log_every,
         checkpoint_every=args.checkpoint_every, eval_every=args.eval_every,
         eval_samples=args.eval_samples, devices=args.devices, compute_dtype=args.compute_dtype,
-        ema=args.ema, lr_critic=args.lr_critic, lr_generator=args.lr_generator)
+        ema=args.ema, lr_critic=args.lr_critic, lr_generator=args.lr_generator,
+        tensorboard=args.tensorboard)
     overrides.update(config_lib.parse_assignment(text) for text in args.set)  # --set comes last
     if args.resume:
         if args.preset is not None:
@@ -170,6 +174,8 @@ def main(argv: list[str] | None = None) -> int:
         distributed.initialize(args.coordinator, args.num_processes, args.process_id,
                                auto=args.distributed)
         config = build_config(args, workdir)
+        if config.tensorboard:
+            events.require()
         console = Console(stderr=True)
         notice = cpu_notice(config)
         if notice:

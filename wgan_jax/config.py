@@ -149,6 +149,9 @@ class Config:
     eval_samples: int = 10000
     # How many checkpoints to keep (the newest).
     keep_checkpoints: int = 3
+    # Also write the scalars, evaluations and sample grids as TensorBoard event files into
+    # workdir/tensorboard (needs the optional extra: pip install -e '.[tensorboard]').
+    tensorboard: bool = False
     # Devices the batch is split over (data parallel, wgan_jax.distributed); 0 = all of them.
     # batch_size must be a multiple of it. With seeds > 1, the devices the runs are spread over
     # instead, whole runs per device (seeds must be a multiple); 0 = as many as divide seeds.
@@ -239,7 +242,7 @@ class Config:
 # Fields only the host loop reads (run length, output intervals, device count): never used inside
 # a compiled step, so `Config.program` drops them from the static argument.
 HOST_FIELDS = ("iterations", "sample_every", "log_every", "checkpoint_every", "keep_checkpoints",
-               "eval_every", "eval_samples", "devices", "iters_per_dispatch")
+               "eval_every", "eval_samples", "devices", "iters_per_dispatch", "tensorboard")
 _DEFAULTS = Config()
 
 

@@ -31,6 +31,7 @@ from wgan_jax import config as config_lib
 from wgan_jax import classifier, data, distributed, seeds, steps, viz
 from wgan_jax.checkpoint import Checkpoints, config_differences, dataset_identity
 from wgan_jax.evaluate import quality_key
+from wgan_jax.events import EventWriter, require
 from wgan_jax.config import Config
 from wgan_jax.errors import UserError
 from wgan_jax.evaluate import Evaluator
@@ -126,8 +127,8 @@ class _Writer:
     multi-process run writes (`active` False elsewhere): the others keep the records only."""
 
     def __init__(self, workdir: Path, config: Config, dataset: data.Dataset, start: int,
-                 active: bool = True, run: dict | None = None):
-        self.workdir, self.active = workdir, active
+                 active: bool = True, run: dict | None = None, events: Path | None = None):
+        self.workdir, self.active, self.events = workdir, active, None
         metrics_path = workdir / "metrics.jsonl"
         # On resume keep the records up to the checkpoint; later ones are recomputed exactly.
         self.records = [r for r in viz.read_metrics(metrics_path) if r["iteration"] <= start] \
@@ -147,16 +148,22 @@ class _Writer:
         for r in self.records:
             self.metrics_file.write(json.dumps(r) + "\n")
         self.metrics_file.flush()
+        if events is not None:
+            self.events = EventWriter(events, start)
 
     def log(self, record: dict) -> None:
         self.records.append(record)
         if self.active:
             self.metrics_file.write(json.dumps(record) + "\n")
             self.metrics_file.flush()
+        if self.events:
+            self.events.record(record)
 
-    def samples(self, images: np.ndarray, name: str) -> None:
+    def samples(self, images: np.ndarray, name: str, step: int) -> None:
         if self.active:
             viz.save_grid(images, self.workdir / "samples" / f"{name}.png")
+        if self.events:
+            self.events.image(viz.grid(images), step)
 
     def final(self) -> dict:
         """The run's last log record merged with its last evaluation record."""
@@ -167,6 +174,8 @@ class _Writer:
     def close(self) -> None:
         if not self.active:
             return
+        if self.events:
+            self.events.close()
         self.metrics_file.close()
         if self.records:
             viz.plot_losses(self.records, self.workdir / "losses.png")
@@ -250,6 +259,8 @@ def run(config: Config, workdir: str | Path, console: Console | None = None,
     writes = jax.process_index() == 0
     console = console if console is not None and writes else Console(stderr=True, quiet=not writes)
     workdir = Path(workdir)
+    if config.tensorboard:
+        require()
     check_workdir(workdir, resume)
     distributed.barrier("wgan_jax: workdir checked")  # before process 0 writes into it
     if config.seeds > 1:
@@ -300,7 +311,8 @@ def _train(config: Config, workdir: Path, console: Console, resume: bool, datase
     writes = jax.process_index() == 0
     layout = {"mesh_devices": [str(d) for d in mesh.devices.flat]}  # the devices this run uses
     writers = [_Writer(workdir / f"run-{i}" if batched else workdir, run, dataset, start, writes,
-                       {**layout, "run": i, "batched_runs": config.seeds} if batched else layout)
+                       {**layout, "run": i, "batched_runs": config.seeds} if batched else layout,
+                       _events_folder(workdir, i, batched) if config.tensorboard else None)
                for i, run in enumerate(runs)]
     best = _Best(workdir, writers, bool(evaluators) and jax.process_count() == 1)
     clock = time.perf_counter()
@@ -337,7 +349,7 @@ def _train(config: Config, workdir: Path, console: Console, resume: bool, datase
             if kind == "samples":
                 grids = np.asarray(payload)
                 for i, writer in enumerate(writers):
-                    writer.samples(of_run(grids, i), f"iter_{at:06d}")
+                    writer.samples(of_run(grids, i), f"iter_{at:06d}", at)
                 continue
             if kind == "eval":
                 outputs, candidate = payload
@@ -404,7 +416,7 @@ def _train(config: Config, workdir: Path, console: Console, resume: bool, datase
             raise Interrupted(stop.signum or signal.SIGTERM, iteration, workdir)
         finals = np.asarray(generate(state, fixed_z, program))
         for i, writer in enumerate(writers):
-            writer.samples(of_run(finals, i), "final")
+            writer.samples(of_run(finals, i), "final", config.iterations)
     finally:
         best.close()
         for writer in writers:
@@ -430,6 +442,11 @@ def _train(config: Config, workdir: Path, console: Console, resume: bool, datase
             console.print(f"  final {name}: {stat['mean']:.4g} +- {stat['std']:.3g} "
                           f"(min {stat['min']:.4g}, max {stat['max']:.4g})")
     return summary
+
+
+def _events_folder(workdir: Path, run: int, batched: bool) -> Path:
+    """WORKDIR/tensorboard, with a folder per run for batched runs (TensorBoard overlays them)."""
+    return workdir / "tensorboard" / (f"run-{run}" if batched else "")
 
 
 def _stopping(stop: "_StopRequest", iteration: int, config: Config) -> bool:
