@@ -152,3 +152,19 @@ def test_evaluate_command_on_a_folder_without_a_run_is_one_line(tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip().startswith("error:") and "no checkpoints" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_estimate_tracking_is_the_rank_correlation_of_filtered_estimate_and_fd():
+    from wgan_jax.evaluate import estimate_tracking
+
+    logs = [{"iteration": i, "wasserstein_estimate": w} for i, w in
+            zip(range(10, 110, 10), [9.0, 8.0, 7.5, 7.0, 6.0, 5.5, 5.0, 4.0, 3.0, 2.5])]
+    falling = [{"iteration": i, "fd_mnist": fd} for i, fd in ((30, 300.0), (60, 200.0), (100, 90.0))]
+    assert estimate_tracking(logs + falling) == (pytest.approx(1.0), 3)
+    rising = [{"iteration": r["iteration"], "fd_mnist": 1000.0 - r["fd_mnist"]} for r in falling]
+    assert estimate_tracking(logs + rising) == (pytest.approx(-1.0), 3)
+    # two of three in order: ranks (0, 1, 2) against (1, 0, 2) correlate at 0.5
+    mixed = [{"iteration": 30, "fd_mnist": 200.0}, {"iteration": 60, "fd_mnist": 300.0},
+             {"iteration": 100, "fd_mnist": 90.0}]
+    assert estimate_tracking(logs + mixed)[0] == pytest.approx(0.5)
+    assert estimate_tracking(logs + falling[:2]) is None

@@ -101,7 +101,8 @@ def median_filter(values: np.ndarray, window: int) -> np.ndarray:
     return np.array([np.median(values[max(0, i - half):i + half + 1]) for i in range(len(values))])
 
 
-def _smoothing_window(count: int) -> int:
+def smoothing_window(count: int) -> int:
+    """The median filter's window for `count` logged values: about a twentieth of them, odd."""
     return max(1, count // 20) | 1
 
 
@@ -115,7 +116,7 @@ def plot_training(records: list[dict], path: str | Path) -> None:
         its = [r["iteration"] for r in logs]
         w = np.array([r["wasserstein_estimate"] for r in logs])
         left.plot(its, w, color="tab:blue", alpha=0.25, linewidth=0.8)
-        left.plot(its, median_filter(w, _smoothing_window(len(w))), color="tab:blue",
+        left.plot(its, median_filter(w, smoothing_window(len(w))), color="tab:blue",
                   label="Wasserstein estimate (median-filtered)")
     left.set_xlabel("generator iteration")
     left.set_ylabel("Wasserstein estimate", color="tab:blue")
@@ -162,7 +163,7 @@ def plot_compare(histories: list[list[dict]], logs: list[list[dict]], labels: li
         log = [r for r in log if "wasserstein_estimate" in r]
         if log:
             w = median_filter([r["wasserstein_estimate"] for r in log],
-                              _smoothing_window(len(log)))
+                              smoothing_window(len(log)))
             scale = float(np.max(np.abs(w))) or 1.0
             estimate.plot([r["iteration"] for r in log], w / scale, label=f"{label} (/ {scale:.2g})")
     estimate.set_ylabel("critic score gap (median-filtered, scaled per run)")

@@ -1,0 +1,73 @@
+"""Where the averaged generator's BatchNorm statistics should come from, measured.
+
+    python benchmarks/ema_stats.py RUN [RUN ...] [--samples 10000] [--out table.md]
+
+For each run that kept a generator average (`--ema`), its latest checkpoint is scored three ways
+on the run's own fixed evaluation noise: the trained (raw) generator, the average with averaged
+running statistics (`ema_stats="averaged"`), and the average with statistics recomputed from
+RECOMPUTE_SAMPLES latent vectors (`ema_stats="recomputed"`). A folder of batched runs counts as
+its runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import statistics
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from wgan_jax import config as config_lib  # noqa: E402
+from wgan_jax import seeds  # noqa: E402
+from wgan_jax.checkpoint import Checkpoints  # noqa: E402
+from wgan_jax.evaluate import Evaluator  # noqa: E402
+
+WAYS = ("raw", "averaged", "recomputed")
+
+
+def scores(workdir: Path, samples: int) -> list[dict]:
+    manager = Checkpoints(workdir)
+    try:
+        config = config_lib.from_dict(manager.metadata()["config"])
+        state = manager.restore(config)
+    finally:
+        manager.close()
+    runs = seeds.run_configs(config) if config.seeds > 1 else [config]
+    rows = []
+    for i, run in enumerate(runs):
+        one = seeds.select(state, i) if config.seeds > 1 else state
+        evaluator = Evaluator(run, samples)
+        row = {"run": f"{workdir.name}/{i}", "iteration": int(one.step)}
+        for way in WAYS:
+            program = dataclasses.replace(run, ema_stats="averaged" if way == "raw" else way).program()
+            images = evaluator.generate(one, program, averaged=way != "raw")
+            row[way] = evaluator.finish(evaluator.dispatch_images(images))[f"fd_{run.dataset}"]
+        rows.append(row)
+        print(row, flush=True)
+    return rows
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("runs", nargs="+", type=Path)
+    parser.add_argument("--samples", type=int, default=10000)
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    rows = [row for run in args.runs for row in scores(run, args.samples)]
+    lines = ["| run | iteration | fd raw | fd averaged, averaged statistics | "
+             "fd averaged, recomputed statistics |", "| --- | --- | --- | --- | --- |"]
+    lines += [f"| {r['run']} | {r['iteration']} | {r['raw']:.1f} | {r['averaged']:.1f} | "
+              f"{r['recomputed']:.1f} |" for r in rows]
+    lines.append("| median | | " + " | ".join(f"{statistics.median(r[w] for r in rows):.1f}"
+                                                for w in WAYS) + " |")
+    table = "\n".join(lines) + "\n"
+    print(table)
+    if args.out:
+        args.out.write_text(table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
