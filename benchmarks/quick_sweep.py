@@ -49,8 +49,6 @@ CANDIDATES = {
     # Second quality round: the generator's width (the long full-width run drew far better digits
     # at 1000 iterations than any quarter-width candidate), at the same wall-time budget.
     "g64-c10-d0": dict(gen_channels=(64, 32), clip=0.1, dropout=0.0, ema=0.99),
-    "g128-c10-d0-i1200": dict(gen_channels=(128, 64), clip=0.1, dropout=0.0, ema=0.99,
-                              iterations=1200),
 }
 
 

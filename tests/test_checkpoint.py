@@ -1,12 +1,15 @@
 """Checkpoints: exact resume, atomic writes, refusal of a checkpoint that does not fit."""
 
 import dataclasses
+import io
 import json
+import shutil
 
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
 import pytest
+from rich.console import Console
 
 from wgan_jax import UserError, data, init_state, loop, steps
 from wgan_jax.checkpoint import Checkpoints, dataset_identity
@@ -157,3 +160,21 @@ def test_init_state_shapes_match_what_a_checkpoint_restores(tmp_path):
     restored = final_state(tmp_path / "w", RUN)
     fresh = init_state(RUN, jax.random.PRNGKey(0))
     assert jax.tree_util.tree_structure(restored) == jax.tree_util.tree_structure(fresh)
+
+
+def test_a_torn_metrics_file_resumes_with_a_notice_and_no_record_twice(tmp_path):
+    straight, torn = tmp_path / "straight", tmp_path / "torn"
+    run = dataclasses.replace(RUN, iterations=4, checkpoint_every=2)
+    loop.run(run, straight)
+    loop.run(dataclasses.replace(run, iterations=3), torn)
+    # A crash after iteration 3's record (its checkpoint not yet written) and mid-way through
+    # writing the next record: a checkpoint at 2, records up to 3, and a torn last line.
+    shutil.rmtree(torn / "checkpoints" / "3")
+    with open(torn / "metrics.jsonl", "a") as f:
+        f.write('{"iteration": 4, "critic_loss": -0.00')
+    notices = io.StringIO()
+    loop.run(run, torn, console=Console(file=notices, width=200), resume=True)
+    assert "dropped 1 damaged line(s)" in notices.getvalue()
+    assert "kept the 2 complete records up to iteration 2" in notices.getvalue()
+    assert records(torn) == records(straight)
+    assert [r["iteration"] for r in records(torn)] == [1, 2, 3, 4]

@@ -130,9 +130,12 @@ class _Writer:
                  active: bool = True, run: dict | None = None, events: Path | None = None):
         self.workdir, self.active, self.events = workdir, active, None
         metrics_path = workdir / "metrics.jsonl"
-        # On resume keep the records up to the checkpoint; later ones are recomputed exactly.
-        self.records = [r for r in viz.read_metrics(metrics_path) if r["iteration"] <= start] \
-            if start and metrics_path.exists() else []
+        # On resume keep the complete records up to the checkpoint; later ones are recomputed
+        # exactly. `damaged` counts lines that were no record (a write cut off by a crash).
+        self.records, self.damaged = [], 0
+        if start and metrics_path.exists():
+            records, self.damaged = viz.read_records(metrics_path)
+            self.records = [r for r in records if r["iteration"] <= start]
         if not active:
             return
         try:
@@ -314,6 +317,11 @@ def _train(config: Config, workdir: Path, console: Console, resume: bool, datase
                        {**layout, "run": i, "batched_runs": config.seeds} if batched else layout,
                        _events_folder(workdir, i, batched) if config.tensorboard else None)
                for i, run in enumerate(runs)]
+    for writer in writers:
+        if writer.damaged:
+            console.print(f"{writer.workdir / 'metrics.jsonl'}: dropped {writer.damaged} damaged "
+                          f"line(s) (a write cut off by a crash?); kept the "
+                          f"{len(writer.records)} complete records up to iteration {start}")
     best = _Best(workdir, writers, bool(evaluators) and jax.process_count() == 1)
     clock = time.perf_counter()
     images = jax.device_put(dataset.images)

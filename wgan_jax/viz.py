@@ -51,9 +51,28 @@ def save_picture(picture: np.ndarray, path: str | Path) -> None:
 
 
 def read_metrics(path: str | Path) -> list[dict]:
-    """The records of a metrics.jsonl file."""
-    with open(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
+    """The records of a metrics.jsonl file (see `read_records`)."""
+    return read_records(path)[0]
+
+
+def read_records(path: str | Path) -> tuple[list[dict], int]:
+    """The complete records of a metrics.jsonl file, and how many lines were not one: a line
+    cut off by a crash or a power loss mid-write, or otherwise damaged, is skipped."""
+    records, damaged = [], 0
+    with open(path, errors="replace") as f:
+        for line in f:
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                damaged += 1
+                continue
+            if isinstance(record, dict) and isinstance(record.get("iteration"), int):
+                records.append(record)
+            else:
+                damaged += 1
+    return records, damaged
 
 
 def plot_losses(records: list[dict], path: str | Path) -> None:
