@@ -82,6 +82,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
          help="keep compiled programs in DIR (JAX's persistent compilation cache, also env "
               "JAX_COMPILATION_CACHE_DIR): a later run or --resume of the same networks and "
               "hyper-parameters loads them instead of compiling")
+    flag("--resume-from", type=int, metavar="STEP",
+         help="like --resume, from the checkpoint at iteration STEP rather than the newest intact one")
     flag("--config", metavar="FILE",
          help="start from the config fields of a JSON file, e.g. a run's config.json (instead of "
               "--preset)")
@@ -135,7 +137,7 @@ def build_config(args: argparse.Namespace, workdir: str) -> config_lib.Config:
         if args.preset is not None:
             overrides["preset"] = args.preset
         loop.check_workdir(Path(workdir), resume=True)
-        return loop.resumed_config(Path(workdir), **overrides)
+        return loop.resumed_config(Path(workdir), args.resume_from, **overrides)
     if args.config:
         if args.preset:
             raise UserError("give --preset or --config, not both")
@@ -164,6 +166,7 @@ def cpu_notice(config: config_lib.Config) -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    args.resume = args.resume or args.resume_from is not None
     if args.resume and not args.workdir:
         print("error: --resume needs --workdir (the run to continue)", file=sys.stderr)
         return 2
@@ -180,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
         notice = cpu_notice(config)
         if notice:
             console.print(notice)
-        loop.run(config, workdir, console, resume=args.resume)
+        loop.run(config, workdir, console, resume=args.resume, resume_from=args.resume_from)
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

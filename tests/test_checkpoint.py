@@ -178,3 +178,87 @@ def test_a_torn_metrics_file_resumes_with_a_notice_and_no_record_twice(tmp_path)
     assert "kept the 2 complete records up to iteration 2" in notices.getvalue()
     assert records(torn) == records(straight)
     assert [r["iteration"] for r in records(torn)] == [1, 2, 3, 4]
+
+
+def _truncate_arrays(step):
+    for f in (step / "state").rglob("d/*"):
+        f.write_bytes(f.read_bytes()[: f.stat().st_size // 2])
+
+
+def _garbage_metadata(step):
+    (step / "state" / "_METADATA").write_bytes(b"\x00garbage{")
+
+
+def _empty(step):
+    for child in step.iterdir():
+        shutil.rmtree(child) if child.is_dir() else child.unlink()
+
+
+DAMAGE = {"truncated arrays": _truncate_arrays,
+          "deleted metadata": lambda step: (step / "state" / "_METADATA").unlink(),
+          "garbage metadata": _garbage_metadata, "empty folder": _empty}
+
+
+@pytest.fixture(scope="module")
+def three_checkpoints(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("damaged") / "w"
+    loop.run(dataclasses.replace(RUN, iterations=3, checkpoint_every=1), workdir)
+    return workdir
+
+
+@pytest.mark.parametrize("damage", DAMAGE)
+def test_a_damaged_latest_checkpoint_is_skipped_with_a_warning(three_checkpoints, tmp_path,
+                                                               capsys, damage):
+    workdir = tmp_path / "w"
+    shutil.copytree(three_checkpoints, workdir)
+    DAMAGE[damage](workdir / "checkpoints" / "3")
+    manager = Checkpoints(workdir)
+    try:
+        state = manager.restore(RUN)
+        older = manager.restore(RUN, 2)
+    finally:
+        manager.close()
+    assert int(state.step) == 2
+    for x, y in zip(leaves(state), leaves(older)):
+        np.testing.assert_array_equal(x, y)
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "checkpoints/3 is damaged" in warnings[0]
+    # asked for by step, the damaged one is an error, not a silent substitute
+    manager = Checkpoints(workdir)
+    try:
+        with pytest.raises(UserError, match=r"checkpoints/3 is damaged \("):
+            manager.restore(RUN, 3)
+    finally:
+        manager.close()
+
+
+def test_resume_falls_back_to_the_newest_intact_checkpoint_and_resume_from_picks_one(
+        three_checkpoints, tmp_path):
+    straight = tmp_path / "straight"
+    loop.run(dataclasses.replace(RUN, iterations=4, checkpoint_every=1), straight)
+    workdir = tmp_path / "w"
+    shutil.copytree(three_checkpoints, workdir)
+    _truncate_arrays(workdir / "checkpoints" / "3")
+    run = dataclasses.replace(RUN, iterations=4, checkpoint_every=1)
+    loop.run(run, workdir, resume=True)  # from 2, the newest intact one
+    assert records(workdir) == records(straight)
+    for x, y in zip(leaves(final_state(workdir, run)), leaves(final_state(straight, run))):
+        np.testing.assert_array_equal(x, y)
+    with pytest.raises(UserError, match=r"no checkpoint at step 9 .* \(there are 2, 3, 4\)"):
+        loop.run(dataclasses.replace(run, iterations=5), workdir, resume=True, resume_from=9)
+    loop.run(dataclasses.replace(run, iterations=3), tmp_path / "again")
+    loop.run(run, tmp_path / "again", resume=True, resume_from=2)
+    assert records(tmp_path / "again") == records(straight)
+
+
+def test_no_intact_checkpoint_is_one_line(three_checkpoints, tmp_path):
+    workdir = tmp_path / "w"
+    shutil.copytree(three_checkpoints, workdir)
+    for step in (workdir / "checkpoints").iterdir():
+        _garbage_metadata(step)
+    manager = Checkpoints(workdir)
+    try:
+        with pytest.raises(UserError, match=r"no intact checkpoint in .*checkpoints \(damaged: 3, 2, 1\)"):
+            manager.restore(RUN)
+    finally:
+        manager.close()

@@ -107,7 +107,7 @@ def test_help_lists_every_flag():
                  "--checkpoint-every", "--eval-every", "--eval-samples", "--devices", "--resume",
                  "--seeds", "--compute-dtype", "--compile-cache", "--coordinator", "--num-processes",
                  "--process-id", "--distributed", "--ema", "--set", "--config", "--lr-critic",
-                 "--lr-generator"):
+                 "--lr-generator", "--resume-from"):
         assert flag in result.stdout
 
 

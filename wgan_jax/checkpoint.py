@@ -12,10 +12,14 @@ written in a background thread while training goes on (measured on the seed stat
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import dataclasses
 import hashlib
+import json
 import logging
+import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +58,8 @@ def config_differences(saved: Config, requested: Config) -> list[str]:
 
 # Where a run keeps the checkpoint whose evaluation scored best (lowest Fréchet distance).
 BEST = "best_checkpoint"
+# Where a resume moves the checkpoints newer than the one it continues from.
+SET_ASIDE = "set_aside_checkpoints"
 
 
 def parse_step(text: str) -> int | str:
@@ -82,6 +88,21 @@ def open_step(workdir: Path, step: int | str | None) -> tuple["Checkpoints", int
         raise UserError(f"{workdir} has no checkpoint at step {step} (it has "
                         f"{', '.join(map(str, steps)) or 'none'})")
     return manager, step
+
+
+class _Damaged(Exception):
+    """A checkpoint whose files cannot be read: truncated, missing or garbage."""
+
+
+# The parts of the state that describe the networks (the averaged generator's included): a
+# checkpoint that differs in these was trained with other networks; one that matches them but
+# does not read is damaged.
+_NETWORK_PARTS = ("gen_params", "gen_stats", "critic_params", "critic_stats", "ema_params",
+                  "ema_stats")
+
+
+def _key_name(key) -> str:
+    return str(getattr(key, "name", getattr(key, "key", getattr(key, "idx", key))))
 
 
 class Checkpoints:
@@ -115,16 +136,22 @@ class Checkpoints:
         return step
 
     def metadata(self, step: int | None = None) -> dict[str, Any]:
-        """The config and dataset identity stored with a checkpoint (the latest by default)."""
-        step = self._step(step)
-        return self.manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
+        """The config and dataset identity stored with checkpoint `step`; by default the newest
+        whose metadata reads (a damaged one is skipped with a warning)."""
+        for candidate in self._candidates(step):
+            try:
+                args = ocp.args.Composite(meta=ocp.args.JsonRestore())
+                return self.manager.restore(candidate, args=args)["meta"]
+            except Exception as err:  # noqa: BLE001 - orbax and tensorstore raise many types
+                self._damaged(candidate, err, step)
+        raise self._none_intact()
 
     def restore(self, config: Config, step: int | None = None,
                 sharding: jax.sharding.Sharding | None = None) -> TrainState:
-        """The state saved at `step` (the latest by default), shaped as `config` says (a leading
-        run axis when config.seeds > 1), placed with `sharding` (every process of a multi-host
-        run reads its own copies) or on the default device."""
-        step = self._step(step)
+        """The state saved at `step` (by default the newest intact checkpoint: damaged ones are
+        skipped with a one-line warning), shaped as `config` says (a leading run axis when
+        config.seeds > 1), placed with `sharding` (every process of a multi-host run reads its
+        own copies) or on the default device. A checkpoint of other networks is an error."""
         if config.seeds > 1:
             abstract = jax.eval_shape(seeds.init_states, config)
         else:
@@ -132,17 +159,88 @@ class Checkpoints:
         sharding = sharding or jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
         abstract = jax.tree_util.tree_map(
             lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding), abstract)
+        for candidate in self._candidates(step):
+            try:
+                self._check_networks(candidate, abstract)
+                return self._read_any_layout(candidate, abstract, config)
+            except _Damaged as err:
+                self._damaged(candidate, err, step)
+        raise self._none_intact()
+
+    def set_aside_after(self, step: int) -> list[int]:
+        """Moves the checkpoints newer than `step` (damaged ones skipped on resume, or those a
+        --resume-from an older step supersedes) into workdir/set_aside_checkpoints/, where they
+        are kept but no longer read, so the resumed run can write those steps again."""
+        self.manager.wait_until_finished()
+        newer = sorted(s for s in self.manager.all_steps() if s > step)
+        folder = self.directory.parent / SET_ASIDE
+        for s in newer:
+            target = folder / str(s)
+            while target.exists():
+                target = target.with_name(target.name + "-again")
+            folder.mkdir(exist_ok=True)
+            shutil.move(str(self.directory / str(s)), str(target))
+        if newer:
+            self.manager.reload()
+        return newer
+
+    def _candidates(self, step: int | None) -> list[int]:
+        """The steps to try: `step`, or every step, newest first."""
+        self.manager.wait_until_finished()
+        steps = sorted(self.manager.all_steps(), reverse=True)
+        if not steps:
+            raise UserError(f"no checkpoint in {self.directory}")
+        if step is not None and step not in steps:
+            raise UserError(f"no checkpoint at step {step} in {self.directory} (there are "
+                            f"{', '.join(map(str, sorted(steps)))})")
+        self._skipped: list[int] = []
+        return steps if step is None else [step]
+
+    def _damaged(self, candidate: int, err: Exception, asked: int | None) -> None:
+        """A damaged checkpoint: an error when it was asked for by step, else a warning."""
+        reason = (str(err).strip().splitlines() or [type(err).__name__])[0][:160]
+        where = self.directory / str(candidate)
+        if asked is not None:
+            raise UserError(f"checkpoint {where} is damaged ({reason})") from None
+        self._skipped.append(candidate)
+        print(f"warning: checkpoint {where} is damaged ({reason}); skipped it for an older one",
+              file=sys.stderr)
+
+    def _none_intact(self) -> UserError:
+        return UserError(f"no intact checkpoint in {self.directory} (damaged: "
+                         f"{', '.join(map(str, self._skipped))})")
+
+    def _check_networks(self, step: int, abstract: TrainState) -> None:
+        """Refuses a checkpoint whose networks (parameters and statistics, by path and shape)
+        differ from `abstract`'s; raises _Damaged if its metadata cannot be read."""
+        path = self.directory / str(step) / "state" / "_METADATA"
+        try:
+            tree = json.loads(path.read_text())["tree_metadata"]
+            saved = {ast.literal_eval(key): tuple(meta["value_metadata"]["write_shape"])
+                     for key, meta in tree.items() if ast.literal_eval(key)[0] in _NETWORK_PARTS
+                     and "write_shape" in meta["value_metadata"]}  # empty containers have none
+        except Exception as err:  # noqa: BLE001 - missing, truncated or garbage metadata
+            raise _Damaged(f"unreadable metadata: {type(err).__name__}: {err}") from None
+        expected = {tuple(_key_name(k) for k in path): tuple(leaf.shape) for path, leaf in
+                    jax.tree_util.tree_leaves_with_path(abstract) if _key_name(path[0]) in _NETWORK_PARTS}
+        if saved != expected:
+            differ = sorted(set(saved.items()) ^ set(expected.items()))[0][0]
+            raise UserError(f"checkpoint {self.directory / str(step)} does not match this "
+                            f"config's networks: {'/'.join(differ)} differs (saved "
+                            f"{saved.get(differ, 'none')}, expected {expected.get(differ, 'none')})")
+
+    def _read_any_layout(self, step: int, abstract: TrainState, config: Config) -> TrainState:
+        """Reads the state in the current layout or an older one; raises _Damaged if none reads
+        (the networks already matched, so what fails is the files)."""
         try:
             return self._read(step, abstract)
-        except (ValueError, KeyError, TypeError) as err:
+        except Exception as err:  # noqa: BLE001 - orbax and tensorstore raise many types
             for lacking in _OLDER_LAYOUTS:
                 if config.ema and "ema_params" in lacking:
                     continue  # a run with averaging has it in every checkpoint
-                with contextlib.suppress(ValueError, KeyError, TypeError):
+                with contextlib.suppress(Exception):
                     return self._read_older(step, abstract, lacking)
-            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise UserError(f"checkpoint {self.directory / str(step)} does not match this "
-                            f"config's networks: {first[:200]}") from None
+            raise _Damaged(f"{type(err).__name__}: {err}") from None
 
     def _read(self, step: int, target):
         args = ocp.args.Composite(state=ocp.args.StandardRestore(target))
@@ -158,12 +256,6 @@ class Checkpoints:
         lr = restored.pop("lr")
         empty = {name: {} for name in ("ema_params", "ema_stats") if name in lacking}
         return abstract.replace(**restored, **empty, lr_critic=lr, lr_generator=lr)
-
-    def _step(self, step: int | None) -> int:
-        step = self.latest() if step is None else step
-        if step is None:
-            raise UserError(f"no checkpoint in {self.directory}")
-        return step
 
     def close(self) -> None:
         """Waits for a save in flight, then releases orbax's resources."""

@@ -95,12 +95,12 @@ def writable_folder(folder: Path, name: str) -> None:
         raise UserError(f"cannot write to {name} {folder}: {err.strerror or err}") from None
 
 
-def resumed_config(workdir: Path, **overrides) -> Config:
-    """The config of the workdir's latest checkpoint with `overrides` (None values ignored)
-    applied; only config.RESUMABLE fields may change."""
+def resumed_config(workdir: Path, step: int | None = None, **overrides) -> Config:
+    """The config of the workdir's checkpoint `step` (default: the newest intact one) with
+    `overrides` (None values ignored) applied; only config.RESUMABLE fields may change."""
     manager = Checkpoints(workdir)
     try:
-        saved = config_lib.from_dict(manager.metadata()["config"])
+        saved = config_lib.from_dict(manager.metadata(step)["config"])
     finally:
         manager.close()
     requested = dataclasses.replace(
@@ -253,7 +253,7 @@ class _StopRequest:
 
 
 def run(config: Config, workdir: str | Path, console: Console | None = None,
-        resume: bool = False) -> dict:
+        resume: bool = False, resume_from: int | None = None) -> dict:
     """Trains as `config` says and writes config.json, metrics.jsonl, samples/, checkpoints/ and
     losses.png into `workdir`; with `resume`, continues from its latest checkpoint. Returns the
     last log record (with the last evaluation's numbers, if any); with `seeds` > 1, each run writes into workdir/run-<i>/ and this returns
@@ -275,13 +275,15 @@ def run(config: Config, workdir: str | Path, console: Console | None = None,
     identity = dataset_identity(dataset)
     checkpoints = Checkpoints(workdir, config.keep_checkpoints)
     try:
-        return _train(config, workdir, console, resume, dataset, identity, checkpoints, mesh)
+        return _train(config, workdir, console, resume, dataset, identity, checkpoints, mesh,
+                      resume_from)
     finally:
         checkpoints.close()
 
 
 def _train(config: Config, workdir: Path, console: Console, resume: bool, dataset: data.Dataset,
-           identity: dict, checkpoints: Checkpoints, mesh: jax.sharding.Mesh) -> dict | list:
+           identity: dict, checkpoints: Checkpoints, mesh: jax.sharding.Mesh,
+           resume_from: int | None = None) -> dict | list:
     batched = config.seeds > 1  # a leading run axis on every leaf of the state (wgan_jax.seeds)
     program = config.program()  # what the compiled functions see: one compilation across resumes
     runs = seeds.run_configs(config) if batched else [config]
@@ -294,18 +296,22 @@ def _train(config: Config, workdir: Path, console: Console, resume: bool, datase
     else:
         placement = jax.sharding.SingleDeviceSharding(mesh.devices.flat[0])
     if resume:
-        saved = checkpoints.metadata()["dataset"]
+        saved = checkpoints.metadata(resume_from)["dataset"]
         if saved != identity:
             raise UserError(f"--resume: the checkpoint was trained on {saved['source']} "
                             f"{saved['shape']} (sha256 {saved['sha256'][:12]}), not on "
                             f"{identity['source']} {identity['shape']} (sha256 {identity['sha256'][:12]})")
-        state = checkpoints.restore(config, sharding=placement)
+        state = checkpoints.restore(config, resume_from, sharding=placement)
     else:
         state = seeds.init_states(program) if batched else init_state(program, jax.random.PRNGKey(config.seed))
     start = iteration_of(state)
     if start >= config.iterations:
         raise UserError(f"--resume: the checkpoint is at iteration {start}; pass --iterations "
                         f"above {start} to train further")
+    moved = checkpoints.set_aside_after(start) if resume else []
+    if moved:
+        console.print(f"Resuming from iteration {start}: moved the newer checkpoint(s) "
+                      f"{', '.join(map(str, moved))} to {workdir / 'set_aside_checkpoints'}")
     evaluators = []
     if config.eval_every and classifier.available(config.dataset):
         evaluators = [Evaluator(run) for run in runs]
