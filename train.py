@@ -13,7 +13,7 @@ from rich.console import Console
 
 from wgan_jax import config as config_lib
 from wgan_jax import distributed, events, loop, models
-from wgan_jax.errors import ArgumentParser, UserError
+from wgan_jax.errors import EXIT_WRITE_FAILED, ArgumentParser, UserError, WriteFailed
 
 # Seconds per generator iteration on 2 x86-64 cores = BASE + PER_GFLOP * GFLOP per iteration, fitted
 # to two measurements (README, "Speed": quick preset 0.205 s, seed 0.744 s). Only used to tell a
@@ -187,6 +187,9 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except WriteFailed as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_WRITE_FAILED
     except loop.Interrupted as stop:
         print(str(stop), file=sys.stderr)
         return 128 + stop.signum

@@ -1,11 +1,14 @@
 import dataclasses
+import errno
 import json
 
 import matplotlib.image
 import numpy as np
+import orbax.checkpoint as ocp
 import pytest
 
-from wgan_jax import evaluate, loop, sample
+from wgan_jax import evaluate, loop, sample, viz
+from wgan_jax.errors import WriteFailed
 from wgan_jax.checkpoint import Checkpoints
 from wgan_jax.evaluate import Evaluator
 
@@ -89,3 +92,43 @@ def test_step_best_without_evaluation_is_a_one_line_error(tmp_path, capsys):
     assert "has no best checkpoint" in capsys.readouterr().err
     assert sample.main([str(tmp_path / "w"), "--step", "last"]) == 2
     assert "--step must be an iteration or 'best', got 'last'" in capsys.readouterr().err
+
+
+def _fail_on_call(real, count):
+    calls = []
+
+    def failing(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == count:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(*args, **kwargs)
+
+    return failing
+
+
+@pytest.mark.parametrize("where, patch, message", [
+    ("a sample grid", lambda m: m.setattr(viz, "save_grid", _fail_on_call(viz.save_grid, 3)),
+     # a grid is read back after the next chunk is dispatched: iteration 3's checkpoint is saved
+     r"cannot write \S+/samples/iter_000003.png: No space left on device; the last complete "
+     r"checkpoint \(iteration 3\)"),
+    ("the loss plot", lambda m: m.setattr(viz, "plot_losses", _fail_on_call(viz.plot_losses, 1)),
+     r"metrics.jsonl or losses.png: No space left on device; the last complete checkpoint "
+     r"\(iteration 4\)"),
+    ("a checkpoint", lambda m: m.setattr(ocp.CheckpointManager, "save",
+                                         _fail_on_call(ocp.CheckpointManager.save, 3)),
+     r"cannot write a checkpoint in \S+: No space left on device; the last complete checkpoint "
+     r"\(iteration 2\)"),
+])
+def test_an_oserror_while_writing_is_one_write_failure_and_the_run_resumes(
+        tmp_path, monkeypatch, where, patch, message):
+    config = dataclasses.replace(TINY, iterations=4, log_every=1, sample_every=1,
+                                 checkpoint_every=1)
+    patch(monkeypatch)
+    with pytest.raises(WriteFailed, match=message) as info:
+        loop.run(config, tmp_path / "w")
+    assert "\n" not in str(info.value) and "resume with: python train.py" in str(info.value)
+    monkeypatch.undo()
+    if "iteration 4" not in message:  # space freed: the run goes on from its last checkpoint
+        loop.run(config, tmp_path / "w", resume=True)
+    lines = (tmp_path / "w" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["iteration"] for line in lines] == [1, 2, 3, 4]

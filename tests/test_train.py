@@ -294,3 +294,41 @@ def test_wgan_gp_on_fashion_mnist_trains_and_is_evaluated(tmp_path):
     records = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
     assert all(r["gradient_penalty"] >= 0 for r in records if "critic_loss" in r)
     assert records[-1]["iteration"] == 3 and records[-1]["fd_fashion_mnist"] > 0
+
+
+TINY_FLAGS = ["--set", "batch_size=8", "--set", "n_critic=3", "--set", "latent_dim=16",
+              "--set", "gen_channels=8,4", "--set", "critic_channels=4,4,8,8", "--eval-every", "0"]
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A real 1.2 MB filesystem (tmpfs), which a run fills: needs root and mount."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root; the injected-error tests cover the rest")
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1200k", "tmpfs", str(disk)],
+                             capture_output=True, text=True)
+    if mounted.returncode:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    yield disk
+    subprocess.run(["umount", str(disk)], check=False)
+
+
+def test_a_full_disk_is_one_line_keeps_the_last_checkpoint_and_resumes(small_disk):
+    workdir = small_disk / "w"
+    full = train(*TINY_FLAGS, "--iterations", "40", "--log-every", "1", "--sample-every", "1",
+                 "--checkpoint-every", "5", "--workdir", str(workdir))
+    assert full.returncode == 74, full.stderr
+    errors = [line for line in full.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "Traceback" not in full.stderr, full.stderr
+    kept = re.search(r"No space left on device; the last complete checkpoint \(iteration (\d+)\) "
+                     r"is kept in .*; free space and resume with: python train.py --workdir",
+                     errors[0])
+    assert kept, errors[0]
+    assert (workdir / "checkpoints" / kept.group(1)).is_dir()
+    subprocess.run(["mount", "-o", "remount,size=16m", str(small_disk)], check=True)
+    resumed = train("--workdir", str(workdir), "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    lines = (workdir / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["iteration"] for line in lines] == list(range(1, 41))

@@ -31,7 +31,7 @@ from wgan_jax import config as config_lib
 from wgan_jax import seeds
 from wgan_jax.config import Config
 from wgan_jax.data import Dataset
-from wgan_jax.errors import UserError
+from wgan_jax.errors import UserError, WriteFailed, write_failed
 from wgan_jax.state import TrainState, init_state, iteration
 
 # Fields that may change when a run is resumed: how long it runs, what it writes and how the
@@ -110,8 +110,10 @@ class Checkpoints:
     best-scoring checkpoint, `workdir/best_checkpoint/<iteration>/`."""
 
     def __init__(self, workdir: str | Path, keep: int = 3, best: bool = False):
-        # orbax logs every save at INFO through absl; a run's own progress bar says enough.
-        logging.getLogger("absl").setLevel(logging.WARNING)
+        # orbax logs every save at INFO through absl; a run's own progress bar says enough. A
+        # failed background save it logs at ERROR with its traceback, and raises to the caller
+        # too, where the loop reports it in one line (errors.WriteFailed).
+        logging.getLogger("absl").setLevel(logging.CRITICAL)
         self.directory = Path(workdir).absolute() / (BEST if best else "checkpoints")
         options = ocp.CheckpointManagerOptions(max_to_keep=1 if best else keep, create=True,
                                                enable_async_checkpointing=True,
@@ -120,8 +122,21 @@ class Checkpoints:
 
     def latest(self) -> int | None:
         """The newest complete checkpoint's iteration (after any save in flight ends)."""
-        self.manager.wait_until_finished()
+        self._wait()
         return self.manager.latest_step()
+
+    def complete(self) -> int | None:
+        """The newest checkpoint written completely, without waiting for one in flight (after a
+        failed write: orbax renames a step's folder into place only once it is whole)."""
+        steps = self.manager.all_steps()
+        return max(steps) if steps else None
+
+    def _wait(self) -> None:
+        """Waits for the save in flight; its failure (a full disk, say) is a WriteFailed."""
+        try:
+            self.manager.wait_until_finished()
+        except Exception as err:  # noqa: BLE001 - orbax re-raises the writer thread's error
+            raise write_failed(f"a checkpoint in {self.directory}", err) from None
 
     def save(self, state: TrainState, config: Config, dataset: dict[str, Any],
              score: dict[str, float] | None = None) -> int:
@@ -130,9 +145,14 @@ class Checkpoints:
         step = iteration(state)
         meta = {"config": config_lib.to_dict(config), "dataset": dataset,
                 **({"score": score} if score else {})}
-        self.manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
-                                                        meta=ocp.args.JsonSave(meta)),
-                          force=True)
+        try:
+            self.manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
+                                                            meta=ocp.args.JsonSave(meta)),
+                              force=True)
+        except WriteFailed:
+            raise
+        except Exception as err:  # noqa: BLE001 - this save's, or the previous async save's
+            raise write_failed(f"a checkpoint in {self.directory}", err) from None
         return step
 
     def metadata(self, step: int | None = None) -> dict[str, Any]:
@@ -259,5 +279,8 @@ class Checkpoints:
 
     def close(self) -> None:
         """Waits for a save in flight, then releases orbax's resources."""
-        self.manager.wait_until_finished()
-        self.manager.close()
+        try:
+            self._wait()
+        finally:
+            with contextlib.suppress(Exception):  # the wait has said what went wrong
+                self.manager.close()

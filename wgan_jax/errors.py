@@ -13,6 +13,22 @@ class UserError(Exception):
     """
 
 
+class WriteFailed(Exception):
+    """A file of the run could not be written: a full disk, a lost mount, a permission.
+    `train.py` prints its message as one line and exits with status EXIT_WRITE_FAILED."""
+
+
+# sysexits.h's EX_IOERR: an input/output error, told apart from bad input (2).
+EXIT_WRITE_FAILED = 74
+
+
+def write_failed(what: str, err: BaseException) -> WriteFailed:
+    """The one-line WriteFailed for `what` (a path or a description), with the OS's reason."""
+    reason = err.strerror if isinstance(err, OSError) and err.strerror else \
+        (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+    return WriteFailed(f"cannot write {what}: {reason}")
+
+
 class ArgumentParser(argparse.ArgumentParser):
     """argparse, but a bad flag is one `error:` line and exit status 2 (no usage dump)."""
 

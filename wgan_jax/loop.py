@@ -33,7 +33,7 @@ from wgan_jax.checkpoint import Checkpoints, config_differences, dataset_identit
 from wgan_jax.evaluate import quality_key
 from wgan_jax.events import EventWriter, require
 from wgan_jax.config import Config
-from wgan_jax.errors import UserError
+from wgan_jax.errors import UserError, WriteFailed, write_failed
 from wgan_jax.evaluate import Evaluator
 from wgan_jax.state import SAMPLES, init_state, stream
 from wgan_jax.state import iteration as iteration_of
@@ -157,14 +157,21 @@ class _Writer:
     def log(self, record: dict) -> None:
         self.records.append(record)
         if self.active:
-            self.metrics_file.write(json.dumps(record) + "\n")
-            self.metrics_file.flush()
+            try:
+                self.metrics_file.write(json.dumps(record) + "\n")
+                self.metrics_file.flush()
+            except OSError as err:
+                raise write_failed(self.workdir / "metrics.jsonl", err) from None
         if self.events:
             self.events.record(record)
 
     def samples(self, images: np.ndarray, name: str, step: int) -> None:
+        path = self.workdir / "samples" / f"{name}.png"
         if self.active:
-            viz.save_grid(images, self.workdir / "samples" / f"{name}.png")
+            try:
+                viz.save_grid(images, path)
+            except OSError as err:
+                raise write_failed(path, err) from None
         if self.events:
             self.events.image(viz.grid(images), step)
 
@@ -177,11 +184,14 @@ class _Writer:
     def close(self) -> None:
         if not self.active:
             return
-        if self.events:
-            self.events.close()
-        self.metrics_file.close()
-        if self.records:
-            viz.plot_losses(self.records, self.workdir / "losses.png")
+        try:
+            if self.events:
+                self.events.close()
+            self.metrics_file.close()
+            if self.records:
+                viz.plot_losses(self.records, self.workdir / "losses.png")
+        except OSError as err:
+            raise write_failed(f"{self.workdir / 'metrics.jsonl'} or losses.png", err) from None
 
 
 class _Best:
@@ -275,10 +285,22 @@ def run(config: Config, workdir: str | Path, console: Console | None = None,
     identity = dataset_identity(dataset)
     checkpoints = Checkpoints(workdir, config.keep_checkpoints)
     try:
-        return _train(config, workdir, console, resume, dataset, identity, checkpoints, mesh,
-                      resume_from)
-    finally:
-        checkpoints.close()
+        result = _train(config, workdir, console, resume, dataset, identity, checkpoints, mesh,
+                        resume_from)
+    except WriteFailed as err:
+        with contextlib.suppress(Exception):  # the failure is known; closing must not mask it
+            checkpoints.close()
+        last = checkpoints.complete()
+        kept = f"the last complete checkpoint (iteration {last}) is kept in " \
+               f"{checkpoints.directory}; free space and resume with: python train.py " \
+               f"--workdir {workdir} --resume" if last else "no checkpoint was completed"
+        raise WriteFailed(f"{err}; {kept}") from None
+    except BaseException:
+        with contextlib.suppress(Exception):
+            checkpoints.close()
+        raise
+    checkpoints.close()
+    return result
 
 
 def _train(config: Config, workdir: Path, console: Console, resume: bool, dataset: data.Dataset,
@@ -431,10 +453,14 @@ def _train(config: Config, workdir: Path, console: Console, resume: bool, datase
         finals = np.asarray(generate(state, fixed_z, program))
         for i, writer in enumerate(writers):
             writer.samples(of_run(finals, i), "final", config.iterations)
-    finally:
-        best.close()
-        for writer in writers:
-            writer.close()
+    except BaseException:
+        for close in (best.close, *(writer.close for writer in writers)):
+            with contextlib.suppress(Exception):  # the error in flight says what went wrong
+                close()
+        raise
+    best.close()
+    for writer in writers:
+        writer.close()
     elapsed = time.perf_counter() - clock
     done = config.iterations - start
     timing = (f"done: {done} iterations{f' of {config.seeds} runs' if batched else ''} in "
@@ -448,8 +474,11 @@ def _train(config: Config, workdir: Path, console: Console, resume: bool, datase
         return last
     summary = seeds.summary(config, [writer.final() for writer in writers])
     if writes:
-        (workdir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-        (workdir / "summary.md").write_text(seeds.summary_markdown(summary))
+        try:
+            (workdir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+            (workdir / "summary.md").write_text(seeds.summary_markdown(summary))
+        except OSError as err:
+            raise write_failed(workdir / "summary.json", err) from None
     console.print(f"{timing}, outputs in {workdir}/run-*, summary in {workdir / 'summary.md'}")
     for name, stat in summary["stats"].items():
         if name == "wasserstein_estimate" or name.startswith("fd_"):
