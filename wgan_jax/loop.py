@@ -73,8 +73,9 @@ def check_workdir(workdir: Path, resume: bool) -> None:
     """Refuses, before any data loading or compilation, a workdir the run cannot use."""
     if workdir.exists() and not workdir.is_dir():
         raise UserError(f"workdir {workdir} exists and is not a folder")
-    holds_run = (workdir / "config.json").exists() or (workdir / "checkpoints").exists()
-    if resume and not (workdir / "checkpoints").is_dir():
+    # A run killed before its first checkpoint leaves nothing to resume or to protect.
+    holds_run = any(step.name.isdigit() for step in (workdir / "checkpoints").glob("*"))
+    if resume and not holds_run:
         raise UserError(f"--resume: no checkpoints in {workdir}; run without --resume to start")
     if not resume and holds_run:
         raise UserError(f"workdir {workdir} already holds a run; pass --resume to continue it or "
