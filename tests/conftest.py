@@ -2,8 +2,15 @@
 
 import os
 import re
+import tempfile
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+# One persistent compilation cache per test session, shared by the xdist workers and by the
+# train.py subprocesses they start (they inherit the environment): a program several of them
+# compile (the tests' tiny config, the quick preset) is compiled once. Tests of --compile-cache
+# pass their own folder.
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.join(
+    tempfile.gettempdir(), f"wgan-jax-tests-{os.environ.get('PYTEST_XDIST_TESTRUNUID', os.getpid())}"))
 # LLVM -O0 for XLA:CPU: compiles 3-5x faster, runs ~2x slower; tests are compile-bound. Numerics
 # stay IEEE f32 (tolerances below allow for the reordering it may bring).
 os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0").strip()

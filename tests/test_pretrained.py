@@ -34,10 +34,15 @@ def test_export_then_load_gives_the_runs_averaged_generator_and_its_scores(avera
         np.testing.assert_array_equal(got, want)
     assert generator.config == config.program() and card["iterations"] == 2
     assert card["averaged"] and card["command"] == "train.py ..."
-    assert "fd_mnist_raw" in card["evaluation"] and len(card["train_sha256"]) == 64
+    assert len(card["train_sha256"]) == 64
     again = pretrained.evaluate(generator)  # the same noise, classifier and metrics
     assert again["fd_mnist"] == pytest.approx(card["evaluation"]["fd_mnist"], rel=1e-6)
     assert pretrained.names(tmp_path) == ["tiny"]
+    raw = pretrained.export(workdir, "raw", samples=200, where=tmp_path, averaged=False)
+    trained = steps.variables_of(state, config.program(), False)
+    for got, want in zip(leaves(pretrained.load("raw", where=tmp_path).variables), leaves(trained)):
+        np.testing.assert_array_equal(got, want)
+    assert not raw["averaged"] and raw["evaluation"]["fd_mnist"] != card["evaluation"]["fd_mnist"]
 
 
 def test_an_unknown_name_is_a_one_line_error_naming_the_shipped_ones(tmp_path):

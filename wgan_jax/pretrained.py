@@ -71,9 +71,10 @@ def _variables_template(config: Config) -> dict:
 
 
 def export(workdir: str | Path, name: str, step: int | None = None, samples: int = 10000,
-           command: str = "", where: Path | None = None) -> dict:
-    """Evaluates a run's generator (its checkpoint at `step`, the latest by default) and writes
-    it with its card as generator `name`; returns the card."""
+           command: str = "", where: Path | None = None, averaged: bool = True) -> dict:
+    """Evaluates a run's generator (its checkpoint at `step`, the latest by default; the
+    averaged one where the run kept an average, unless `averaged` is False) and writes it with
+    its card as generator `name`; returns the card."""
     from wgan_jax.checkpoint import Checkpoints  # orbax and the evaluation only to export
     from wgan_jax.evaluate import Evaluator
 
@@ -87,11 +88,12 @@ def export(workdir: str | Path, name: str, step: int | None = None, samples: int
         state = manager.restore(config, step)
     finally:
         manager.close()
-    variables = jax.device_get(steps.variables_of(state, config.program()))
+    averaged = averaged and bool(config.ema)
+    variables = jax.device_get(steps.variables_of(state, config.program(), averaged))
     evaluator = Evaluator(config, samples)
-    record = evaluator.finish(evaluator.dispatch(state, config.program()))
+    record = evaluator.finish(evaluator.dispatch_images(evaluator.images(variables, config.program())))
     card = {"name": name, "dataset": config.dataset, "iterations": int(state.step),
-            "averaged": bool(config.ema), "command": command, "samples": evaluator.samples,
+            "averaged": averaged, "command": command, "samples": evaluator.samples,
             "eval_seed": config.seed, "evaluation": record,
             "train_sha256": meta["dataset"]["sha256"], "backend": jax.default_backend(),
             "jax": jax.__version__, "config": config_lib.to_dict(config.program())}
@@ -118,9 +120,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--step", type=int, help="checkpoint iteration (default: the latest)")
     parser.add_argument("--samples", type=int, default=10000, help="images scored for the card")
     parser.add_argument("--command", default="", help="the command that trained it, for the card")
+    parser.add_argument("--raw", action="store_true",
+                        help="ship the trained generator, not the run's average")
     args = parser.parse_args(argv)
     try:
-        card = export(args.workdir, args.name, args.step, args.samples, args.command)
+        card = export(args.workdir, args.name, args.step, args.samples, args.command,
+                      averaged=not args.raw)
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
