@@ -274,10 +274,12 @@ PRESETS: dict[str, dict[str, Any]] = {
     # The seed program's recipe: Keras-GAN wgan.py's networks and hyper-parameters, one fused
     # update per critic step.
     "seed": {},
-    # Draws recognisable digits in under 10 minutes on a 2-core CPU (measured: README, "Quick
-    # preset"): a quarter-width generator (the generator is ~99% of the FLOPs) and twice the seed's
-    # batch-32 learning rate, chosen from benchmarks/quick_sweep.py's candidates.
-    "quick": dict(gen_channels=(32, 16), lr=2e-4, iterations=2000, sample_every=200, log_every=25),
+    # Draws readable digits in under 10 minutes on a 2-core CPU: a half-width generator (the
+    # generator is ~99% of the FLOPs), four times the seed's learning rate, a looser clip bound
+    # and no dropout in the critic, chosen over 3 seeds each by benchmarks/quick_sweep.py
+    # (docs/quality.md). No generator averaging: in runs this short it scored worse.
+    "quick": dict(gen_channels=(64, 32), lr=2e-4, clip=0.1, dropout=0.0, iterations=2000,
+                  sample_every=200, log_every=25),
     # The paper's Algorithm 1: batch 64, one RMSProp update per critic step, clip after it. The
     # paper gives no RMSProp decay or eps; these are the authors' code's (PyTorch defaults).
     "paper": dict(batch_size=64, rmsprop_decay=0.99, rmsprop_eps=1e-8),
