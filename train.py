@@ -16,9 +16,9 @@ from wgan_jax import distributed, events, loop, models
 from wgan_jax.errors import EXIT_WRITE_FAILED, ArgumentParser, UserError, WriteFailed
 
 # Seconds per generator iteration on 2 x86-64 cores = BASE + PER_GFLOP * GFLOP per iteration, fitted
-# to two measurements (README, "Speed": quick preset 0.205 s, seed 0.744 s). Only used to tell a
-# CPU user roughly how long a run will take before it starts.
-CPU_SECONDS_BASE, CPU_SECONDS_PER_GFLOP, CPU_REFERENCE_CORES = 0.142, 0.00723, 2
+# to the two measurements in benchmarks/NOTES.md ("CPU notice"). Only used to tell a CPU user
+# roughly how long a run will take before it starts.
+CPU_SECONDS_BASE, CPU_SECONDS_PER_GFLOP, CPU_REFERENCE_CORES = 0.134, 0.00343, 2
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -364,8 +364,9 @@ def test_sigkill_at_random_moments_never_costs_the_run(tmp_path):
         assert "Traceback" not in err, err
         kills += 1
     assert kills == 10
-    final = train(*flags, "--resume", "--workdir", str(workdir))
-    assert final.returncode == 0 and "Traceback" not in final.stderr, final.stderr
+    if not (workdir / "checkpoints" / "16").is_dir():  # the last kill may come after the end
+        final = train(*flags, "--resume", "--workdir", str(workdir))
+        assert final.returncode == 0 and "Traceback" not in final.stderr, final.stderr
     iterations = [json.loads(line)["iteration"]
                   for line in (workdir / "metrics.jsonl").read_text().splitlines()]
     assert iterations == list(range(1, 17))

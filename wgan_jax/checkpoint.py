@@ -12,11 +12,9 @@ written in a background thread while training goes on (measured on the seed stat
 
 from __future__ import annotations
 
-import ast
 import contextlib
 import dataclasses
 import hashlib
-import json
 import logging
 import shutil
 import sys
@@ -233,12 +231,12 @@ class Checkpoints:
     def _check_networks(self, step: int, abstract: TrainState) -> None:
         """Refuses a checkpoint whose networks (parameters and statistics, by path and shape)
         differ from `abstract`'s; raises _Damaged if its metadata cannot be read."""
-        path = self.directory / str(step) / "state" / "_METADATA"
-        try:
-            tree = json.loads(path.read_text())["tree_metadata"]
-            saved = {ast.literal_eval(key): tuple(meta["value_metadata"]["write_shape"])
-                     for key, meta in tree.items() if ast.literal_eval(key)[0] in _NETWORK_PARTS
-                     and "write_shape" in meta["value_metadata"]}  # empty containers have none
+        try:  # orbax's metadata: the global shapes (a sharded save writes shards)
+            meta = ocp.PyTreeCheckpointer().metadata(self.directory / str(step) / "state")
+            tree = getattr(getattr(meta, "item_metadata", meta), "tree", meta)
+            saved = {tuple(_key_name(k) for k in path): tuple(leaf.shape) for path, leaf in
+                     jax.tree_util.tree_leaves_with_path(tree)
+                     if _key_name(path[0]) in _NETWORK_PARTS and hasattr(leaf, "shape")}
         except Exception as err:  # noqa: BLE001 - missing, truncated or garbage metadata
             raise _Damaged(f"unreadable metadata: {type(err).__name__}: {err}") from None
         expected = {tuple(_key_name(k) for k in path): tuple(leaf.shape) for path, leaf in

@@ -269,7 +269,7 @@ def _positive_int(config: Config, *names: str) -> None:
 
 
 # Each preset is a set of overrides of the defaults; the first line says what it is for. The
-# parity presets keep the seed's networks: they pin down the algorithm (README, "Presets").
+# parity presets keep the seed's networks: they pin down the algorithm (docs/algorithm.md).
 PRESETS: dict[str, dict[str, Any]] = {
     # The seed program's recipe: Keras-GAN wgan.py's networks and hyper-parameters, one fused
     # update per critic step.
