@@ -12,7 +12,7 @@ import jax
 from rich.console import Console
 
 from wgan_jax import config as config_lib
-from wgan_jax import distributed, events, loop, models
+from wgan_jax import checkpoint, distributed, events, loop, models
 from wgan_jax.errors import EXIT_WRITE_FAILED, ArgumentParser, UserError, WriteFailed
 
 # Seconds per generator iteration on 2 x86-64 cores = BASE + PER_GFLOP * GFLOP per iteration, fitted
@@ -50,6 +50,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                                    "in one vmapped program; each writes WORKDIR/run-<i>/, and "
                                    "WORKDIR/summary.md gives mean and spread (default: 1, or the "
                                    "length of a --clip/--lr list)")
+    _add_run_flags(parser.add_argument)
+    return parser.parse_args(argv)
+
+
+def _add_run_flags(flag) -> None:
+    """The flags of where a run's data and outputs go, how it runs and how it resumes."""
     flag("--workdir", help="output folder (default: runs/<timestamp>)")
     flag("--dataset", help="mnist (bundled) or a tensorflow-datasets image dataset name")
     flag("--data-dir", help="folder with the four standard IDX files; overrides --dataset")
@@ -92,8 +98,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
               "--set gen_channels=64,32; the fields are listed in wgan_jax/config.py")
     flag("--resume", action="store_true",
          help="continue the run in --workdir from its latest checkpoint (its config is reused; "
-              "only --iterations and the output intervals may change)")
-    return parser.parse_args(argv)
+              "only --iterations, the output intervals and the devices may change)")
 
 
 def _numbers(text: str) -> tuple[float, ...]:
@@ -136,8 +141,7 @@ def build_config(args: argparse.Namespace, workdir: str) -> config_lib.Config:
     if args.resume:
         if args.preset is not None:
             overrides["preset"] = args.preset
-        loop.check_workdir(Path(workdir), resume=True)
-        return loop.resumed_config(Path(workdir), args.resume_from, **overrides)
+        return checkpoint.resumed_config(Path(workdir), args.resume_from, **overrides)
     if args.config:
         if args.preset:
             raise UserError("give --preset or --config, not both")
@@ -147,8 +151,8 @@ def build_config(args: argparse.Namespace, workdir: str) -> config_lib.Config:
 
 def use_compile_cache(folder: Path) -> None:
     """Points JAX's persistent compilation cache at `folder`. Run length and output intervals are
-    not part of the compiled programs (Config.program), so a resume with more iterations hits."""
-    loop.writable_folder(folder, "--compile-cache")
+    not part of the compiled programs (Config.step), so a resume with more iterations hits."""
+    checkpoint.writable_folder(folder, "--compile-cache")
     jax.config.update("jax_compilation_cache_dir", str(folder))
 
 

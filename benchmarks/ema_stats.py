@@ -19,29 +19,23 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from wgan_jax import config as config_lib  # noqa: E402
 from wgan_jax import seeds  # noqa: E402
-from wgan_jax.checkpoint import Checkpoints  # noqa: E402
+from wgan_jax.checkpoint import read_states  # noqa: E402
+from wgan_jax.state import select  # noqa: E402
 from wgan_jax.evaluate import Evaluator  # noqa: E402
 
 WAYS = ("raw", "averaged", "recomputed")
 
 
 def scores(workdir: Path, samples: int) -> list[dict]:
-    manager = Checkpoints(workdir)
-    try:
-        config = config_lib.from_dict(manager.metadata()["config"])
-        state = manager.restore(config)
-    finally:
-        manager.close()
-    runs = seeds.run_configs(config) if config.seeds > 1 else [config]
+    config, states, _ = read_states(workdir, None, seeds.init_states)
     rows = []
-    for i, run in enumerate(runs):
-        one = seeds.select(state, i) if config.seeds > 1 else state
+    for i, run in enumerate(seeds.run_configs(config)):
+        one = select(states, i)
         evaluator = Evaluator(run, samples)
         row = {"run": f"{workdir.name}/{i}", "iteration": int(one.step)}
         for way in WAYS:
-            program = dataclasses.replace(run, ema_stats="averaged" if way == "raw" else way).program()
+            program = dataclasses.replace(run, ema_stats="averaged" if way == "raw" else way).step()
             images = evaluator.generate(one, program, averaged=way != "raw")
             row[way] = evaluator.finish(evaluator.dispatch_images(images))[f"fd_{run.dataset}"]
         rows.append(row)

@@ -14,7 +14,6 @@ smallest and largest class share.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import statistics
 import sys

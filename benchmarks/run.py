@@ -46,32 +46,32 @@ def write_report(out: str | None, timed_iterations: int, results: list[dict], **
         Path(out).write_text(json.dumps(report, indent=2) + "\n")
 
 
-def jax_benchmark(images, batch_size: int, iterations: int, length: int, unroll: int = 0,
+def jax_benchmark(images, batch_size: int, iterations: int, unroll: int = 0,
                   dtype: str = "float32") -> dict:
+    """The training loop's own program (wgan_jax.programs) on one device, one iteration per
+    dispatch as the loop runs it."""
     import jax
 
-    from wgan_jax import Config, init_state, steps
+    from wgan_jax import Config, programs, seeds
 
-    config = dataclasses.replace(Config(), batch_size=batch_size, iters_per_dispatch=length,
-                                 critic_unroll=unroll, compute_dtype=dtype)
-    data = jax.device_put(images)
-    state = init_state(config, jax.random.PRNGKey(0))
+    config = dataclasses.replace(Config(), batch_size=batch_size, critic_unroll=unroll,
+                                 compute_dtype=dtype, devices=1)
+    run = programs.build(config.step(), programs.batching(config), programs.device_mesh(config))
+    data, states = run.place_data(images), run.place_states(seeds.init_states(config.step()))
     start = time.perf_counter()
-    compiled = steps.train_chunk.lower(state, data, config, length).compile()
+    compiled = run.train.lower(states, data).compile()
     compile_s = time.perf_counter() - start
-    state, metrics = compiled(state, data)  # warm-up: first-run allocations
+    states, metrics = compiled(states, data)  # warm-up: first-run allocations
     jax.block_until_ready(metrics)
-    calls = max(1, iterations // length)
     start = time.perf_counter()
-    for _ in range(calls):
-        state, metrics = compiled(state, data)
-    jax.block_until_ready((state, metrics))
+    for _ in range(iterations):
+        states, metrics = compiled(states, data)
+    jax.block_until_ready((states, metrics))
     seconds = time.perf_counter() - start
     device = jax.devices()[0]
-    name = (f"wgan_jax ({length} it/dispatch{f', unroll {unroll}' if unroll else ''}"
-            f"{', bf16' if dtype == 'bfloat16' else ''})")
+    name = f"wgan_jax{f' (unroll {unroll})' if unroll else ''}{' (bf16)' if dtype == 'bfloat16' else ''}"
     return {"impl": name, "batch": batch_size,
-            "ms_per_iter": 1000 * seconds / (calls * length), "compile_s": compile_s,
+            "ms_per_iter": 1000 * seconds / iterations, "compile_s": compile_s,
             "device": getattr(device, "device_kind", str(device)), "version": jax.__version__}
 
 
@@ -81,8 +81,6 @@ def main() -> int:
     parser.add_argument("--batch", default="32,64", help="comma-separated batch sizes")
     parser.add_argument("--iterations", type=int, default=0,
                         help="timed generator iterations per entry (0: 500 on GPU, 5 on CPU)")
-    parser.add_argument("--dispatch", default="",
-                        help="wgan_jax iterations per dispatch to time (default: 1,50 on GPU; 1 on CPU)")
     parser.add_argument("--critic-unroll", default="0",
                         help="wgan_jax critic-scan unroll factors to time (0: the backend's default)")
     parser.add_argument("--dtype", default="float32",
@@ -96,18 +94,15 @@ def main() -> int:
 
     gpu = jax.default_backend() != "cpu"
     iterations = args.iterations or (500 if gpu else 5)
-    dispatch = [int(x) for x in (args.dispatch or ("1,50" if gpu else "1")).split(",")]
     images = data.load_bundled_mnist().images
     results = []
     for batch in (int(b) for b in args.batch.split(",")):
         for impl in args.impl.split(","):
             try:
                 if impl == "jax":
-                    for length in dispatch:
-                        for unroll in (int(u) for u in args.critic_unroll.split(",")):
-                            for dtype in args.dtype.split(","):
-                                results.append(jax_benchmark(images, batch, iterations, length,
-                                                             unroll, dtype))
+                    for unroll in (int(u) for u in args.critic_unroll.split(",")):
+                        for dtype in args.dtype.split(","):
+                            results.append(jax_benchmark(images, batch, iterations, unroll, dtype))
                 elif impl == "torch":
                     import torch_wgan
                     results.append(torch_wgan.benchmark(images, batch, max(10, iterations // 5)))

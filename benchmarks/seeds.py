@@ -24,23 +24,21 @@ def time_runs(config, images, runs: int, iterations: int, batching: str) -> dict
     one generator iteration each, as `train.py` makes them."""
     import jax
 
-    from wgan_jax import init_state, seeds, steps
+    from wgan_jax import programs, seeds
 
-    config = dataclasses.replace(config, seeds=runs, seed_batching=batching)
-    if runs == 1:
-        state, chunk = init_state(config, jax.random.PRNGKey(0)), steps.train_chunk
-    else:
-        state, chunk = seeds.init_states(config), seeds.train_chunk
+    config = dataclasses.replace(config, seeds=runs, seed_batching=batching, devices=1)
+    run = programs.build(config.step(), programs.batching(config), programs.device_mesh(config))
+    state, images = run.place_states(seeds.init_states(config.step())), run.place_data(images)
     start = time.perf_counter()
-    state, metrics = chunk(state, images, config, 1)
+    state, metrics = run.train(state, images)
     jax.block_until_ready((state, metrics))
     first_s = time.perf_counter() - start
     start = time.perf_counter()
     for _ in range(iterations):
-        state, metrics = chunk(state, images, config, 1)
+        state, metrics = run.train(state, images)
     jax.block_until_ready((state, metrics))
     ms = 1000 * (time.perf_counter() - start) / iterations
-    return {"runs": runs, "batching": seeds.batching(config) if runs > 1 else "-",
+    return {"runs": runs, "batching": programs.batching(config) if runs > 1 else "-",
             "ms_per_iter": ms, "ms_per_run_iter": ms / runs, "first_call_s": first_s}
 
 
@@ -64,7 +62,7 @@ def main() -> int:
     gpu = jax.default_backend() != "cpu"
     iterations = args.iterations or (200 if gpu else 3)
     config = config_lib.from_preset(args.preset, batch_size=args.batch)
-    images = jax.device_put(data.load_bundled_mnist().images)
+    images = data.load_bundled_mnist().images
     counts = [int(n) for n in args.runs.split(",")]
     results = [time_runs(config, images, n, iterations, mode) for n in counts
                for mode in (args.batching.split(",") if n > 1 else ["auto"])]

@@ -87,3 +87,25 @@ def test_parity_presets_follow_their_references():
     assert official.fake_batches == "train-update" and not official.clip_batch_stats
     assert keras.keras_exact and keras.clip_batch_stats and keras.fake_batches == "inference"
     assert (keras.batch_size, keras.iterations, keras.rmsprop_decay, keras.rmsprop_eps) == (32, 4000, 0.9, 1e-7)
+
+
+def test_every_field_belongs_to_exactly_one_part():
+    """The StepConfig part is what the programs compile and a resume keeps; the RunConfig part
+    only the host reads. A field in neither (declared on Config itself) or in both fails here."""
+    step = {f.name for f in dataclasses.fields(config_lib.StepConfig)}
+    run = {f.name for f in dataclasses.fields(config_lib.RunConfig)}
+    assert not step & run, step & run
+    assert {f.name for f in dataclasses.fields(Config)} == step | run
+    assert {"iterations", "log_every", "devices", "data_dir", "seed_batching"} <= run
+    assert {"loss", "clip", "lr", "seed", "seeds", "gen_channels", "image_shape"} <= step
+
+
+def test_the_compiled_part_ignores_run_fields_and_resume_compares_it():
+    base = from_preset("quick")
+    longer = dataclasses.replace(base, iterations=9000, log_every=7, devices=2, eval_every=0)
+    assert longer.step() == base.step() and hash(longer.step()) == hash(base.step())
+    assert isinstance(base.step(), config_lib.StepConfig) and not isinstance(base.step(), Config)
+    assert config_lib.step_differences(base, longer) == []
+    other = dataclasses.replace(base, clip=0.05, seed=3)
+    assert other.step() != base.step()
+    assert config_lib.step_differences(base, other) == ["clip: 0.1 -> 0.05", "seed: 0 -> 3"]

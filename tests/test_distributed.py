@@ -1,7 +1,8 @@
 """8 fake CPU devices, in processes of their own (the device count is fixed when JAX starts).
 Data parallelism: one sharded train step equals the single-device step on the same global batch,
-and the training loop runs data parallel with the same numbers. Batched seeds: runs spread over
-the devices train exactly as on one device, in the loop too, and resume on another split."""
+and the training loop runs data parallel with the same numbers. Several runs: spread over the
+devices, and composed with data parallelism (2 runs, each batch over 4 devices), they train as on
+one device, in the loop too, and resume on another split."""
 
 import json
 import os
@@ -10,95 +11,129 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 TESTS = Path(__file__).resolve().parent
 
-SCRIPT = r"""
+COMMON = r"""
 import dataclasses, json, sys, tempfile
 import jax, jax.numpy as jnp, numpy as np
 sys.path.insert(0, TESTS)
 from conftest import TINY, noise_driven
-from wgan_jax import data, distributed, init_state, loop, steps
+from wgan_jax import UserError, data, loop, programs, seeds, steps
+from wgan_jax.state import select
 
+images = data.load_bundled_mnist().images[:512]
+
+
+def train(config, states=None):
+    # one iteration of the loop's program for `config` on its mesh
+    run = programs.build(config.step(), programs.batching(config), programs.device_mesh(config))
+    states = seeds.init_states(config.step()) if states is None else states
+    states, metrics = run.train(run.place_states(states), run.place_data(images))
+    return states, metrics, run
+
+
+def diffs(a, b):
+    return {jax.tree_util.keystr(p): float(np.max(np.abs(np.asarray(x, np.float64) - np.asarray(y, np.float64))))
+            for (p, x), y in zip(jax.tree_util.tree_leaves_with_path(a), jax.tree_util.tree_leaves(b))
+            if not noise_driven(p)}
+
+
+def metric_diffs(a, b, relative=False):
+    scale = lambda x: np.abs(np.asarray(x)) + 1e-9 if relative else 1.0
+    return {k: float(np.max(np.abs(np.asarray(a[k]) - np.asarray(b[k])) / scale(a[k]))) for k in a}
+
+
+def logs(folder, runs=1):
+    paths = [f"{folder}/run-{i}/metrics.jsonl" for i in range(runs)] if runs > 1 else [folder + "/metrics.jsonl"]
+    return [[json.loads(l) for l in open(p)] for p in paths]
+"""
+
+SCRIPT = COMMON + r"""
 config = dataclasses.replace(TINY, batch_size=16)
-images = jax.device_put(data.load_bundled_mnist().images[:512])
-state = init_state(config, jax.random.PRNGKey(0))
-single, single_metrics = steps.train_chunk(jax.tree_util.tree_map(jnp.copy, state), images, config, 1)
-mesh = distributed.device_mesh()
-with jax.set_mesh(mesh):
-    chunk = distributed.train_chunk(mesh)
-    state8, images8 = distributed.replicate(state, mesh), distributed.replicate(images, mesh)
-    hlo = chunk.lower(state8, images8, config, 1).compile().as_text()
-    sharded, sharded_metrics = chunk(state8, images8, config, 1)
-diffs = {jax.tree_util.keystr(p): float(np.max(np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64))))
-         for (p, a), b in zip(jax.tree_util.tree_leaves_with_path(single), jax.tree_util.tree_leaves(sharded))
-         if not noise_driven(p)}
-runs = {}
+state = jax.tree_util.tree_map(lambda x: x[0], seeds.init_states(config.step()))
+single, single_metrics = steps.train_step(state, jax.device_put(images), config)
+sharded, sharded_metrics, run = train(config)
+hlo = run.train.lower(run.place_states(seeds.init_states(config.step())),
+                      run.place_data(images)).compile().as_text()
+root = tempfile.mkdtemp()
 for devices in (1, 8):
-    workdir = tempfile.mkdtemp() + "/run"
-    loop.run(dataclasses.replace(config, devices=devices, iterations=2, log_every=1), workdir)
-    runs[devices] = [json.loads(l) for l in open(workdir + "/metrics.jsonl")]
+    loop.run(dataclasses.replace(config, devices=devices, iterations=2, log_every=1), f"{root}/{devices}")
 print(json.dumps({
-    "devices": len(jax.devices()), "all_reduce": "all-reduce" in hlo,
-    "per_device_batch": "f32[2,28,28,1]" in hlo, "diffs": diffs,
+    "devices": len(jax.devices()), "mesh": dict(run.mesh.shape), "all_reduce": "all-reduce" in hlo,
+    "per_device_batch": "f32[2,28,28,1]" in hlo, "diffs": diffs(single, select(sharded, 0)),
     "replicated": all(x.sharding.is_fully_replicated for x in jax.tree_util.tree_leaves(sharded)),
-    "metrics": {k: [float(single_metrics[k][0]), float(sharded_metrics[k][0])] for k in single_metrics},
-    "runs": runs}))
+    "metrics": {k: [float(single_metrics[k]), float(sharded_metrics[k][0])] for k in single_metrics},
+    "runs": {d: logs(f"{root}/{d}")[0] for d in (1, 8)}}))
 """
 
 
-SEEDS_SCRIPT = r"""
-import dataclasses, json, sys, tempfile
-import jax, jax.numpy as jnp, numpy as np
-sys.path.insert(0, TESTS)
-from conftest import TINY, noise_driven
-from wgan_jax import UserError, data, loop, seeds
-
+SEEDS_SCRIPT = COMMON + r"""
 # 4 runs with their own clip bounds; on one device the CPU default trains them one by one
 single = dataclasses.replace(TINY, seeds=4, run_clips=(0.01, 0.02, 0.03, 0.04), iterations=3,
-                             log_every=1, sample_every=2, devices=1)
-images = jax.device_put(data.load_bundled_mnist().images[:512])
-states = seeds.init_states(single)
-one, one_metrics = seeds.train_chunk(jax.tree_util.tree_map(jnp.copy, states), images, single, 1)
+                             log_every=1, sample_every=2, devices=1, batch_size=16)
+one, one_metrics, one_run = train(single)
 # over 2 devices, each trains its 2 runs vmapped (the accelerator path)
 config = dataclasses.replace(single, devices=2, seed_batching="vmap")
-mesh = seeds.run_mesh(config)
-compiled = seeds._spread(mesh)[0].lower(
-    jax.device_put(states, seeds.sharding(mesh)), images, config, 1).compile()
-spread, spread_metrics = compiled(jax.device_put(states, seeds.sharding(mesh)), images)
+run = programs.build(config.step(), programs.batching(config), programs.device_mesh(config))
+compiled = run.train.lower(run.place_states(seeds.init_states(config.step())),
+                           run.place_data(images)).compile()
+spread, spread_metrics = compiled(run.place_states(seeds.init_states(config.step())),
+                                  run.place_data(images))
 z = seeds.sample_noise(config, 5)
-samples = [seeds.generate(one, z, single), seeds.generate(spread, z, config, mesh)]
-try:
-    seeds.run_mesh(dataclasses.replace(config, seeds=3))
-    refused = ""
-except UserError as err:
-    refused = str(err)
+samples = [np.asarray(r.generate(s, r.place_noise(z))) for r, s in ((one_run, one), (run, spread))]
 
 root = tempfile.mkdtemp()
 loop.run(single, root + "/one")
-# devices unset: the most of the 8 that divide 4 runs, so one run on each of 4; then resumed on one
-loop.run(dataclasses.replace(single, devices=0, iterations=2), root + "/four")
+# on 4 devices, one run each, for 2 iterations; then resumed on one device for a third
+loop.run(dataclasses.replace(single, devices=4, iterations=2), root + "/four")
 loop.run(single, root + "/four", resume=True)
-read = lambda name: [[json.loads(l) for l in open(f"{root}/{name}/run-{i}/metrics.jsonl")]
-                     for i in range(4)]
 print(json.dumps({
-    "devices": len(jax.devices()), "mesh": mesh.devices.size,
+    "devices": len(jax.devices()), "mesh": dict(run.mesh.shape),
     "collectives": [op for op in ("all-reduce", "all-to-all", "collective-permute", "all-gather")
                     if op in compiled.as_text()],
     "runs_per_device": sorted({leaf.sharding.shard_shape(leaf.shape)[0]
                                for leaf in jax.tree_util.tree_leaves(spread)}),
-    "diffs": {jax.tree_util.keystr(p): float(np.max(np.abs(np.asarray(a) - np.asarray(b))))
-              for (p, a), b in zip(jax.tree_util.tree_leaves_with_path(one),
-                                   jax.tree_util.tree_leaves(spread)) if not noise_driven(p)},
+    "diffs": diffs(one, spread), "metric_diffs": metric_diffs(one_metrics, spread_metrics),
     "clip_reached": [float(max(np.abs(np.asarray(x)[i]).max()
-                               for x in jax.tree_util.tree_leaves(spread.critic_params)))
+                               for x in jax.tree_util.tree_leaves(spread.critic.params)))
                      for i in range(4)],
-    "metric_diffs": {k: float(np.max(np.abs(one_metrics[k] - spread_metrics[k]))) for k in one_metrics},
-    "sample_diff": float(jnp.max(jnp.abs(samples[0] - samples[1]))), "refused": refused,
-    "default_split": {n: seeds.run_mesh(dataclasses.replace(config, seeds=n, devices=0)).devices.size
-                      for n in (3, 6, 12, 16)},
-    "straight": read("one"), "resumed": read("four"),
+    "sample_diff": float(np.max(np.abs(samples[0] - samples[1]))),
+    "straight": logs(root + "/one", 4), "resumed": logs(root + "/four", 4),
     "run_config": json.load(open(root + "/four/run-1/config.json"))}))
+"""
+
+
+COMPOSED_SCRIPT = COMMON + r"""
+images = data.load_bundled_mnist().images  # the whole training set, as the loop trains on it
+# seeds and data parallelism composed: 2 runs over 8 devices, each batch split over 4
+pair = dataclasses.replace(TINY, seeds=2, run_clips=(0.01, 0.03), batch_size=16, devices=1,
+                           iterations=2, log_every=1)
+one, one_metrics, _ = train(pair)
+one_second = train(pair, jax.tree_util.tree_map(jnp.copy, one))[1]  # `one` kept
+eight = dataclasses.replace(pair, devices=8)
+run = programs.build(eight.step(), programs.batching(eight), programs.device_mesh(eight))
+compiled = run.train.lower(run.place_states(seeds.init_states(pair.step())),
+                           run.place_data(images)).compile()
+spread, spread_metrics = compiled(run.place_states(seeds.init_states(pair.step())),
+                                  run.place_data(images))
+hlo = compiled.as_text()
+root = tempfile.mkdtemp()
+loop.run(eight, root + "/eight")
+try:
+    programs.device_mesh(dataclasses.replace(eight, batch_size=6))
+    refused = ""
+except UserError as err:
+    refused = str(err)
+print(json.dumps({
+    "mesh": dict(run.mesh.shape), "all_reduce": "all-reduce" in hlo,
+    "per_device_batch": "f32[4,28,28,1]" in hlo, "diffs": diffs(one, spread),
+    "metric_diffs": metric_diffs(one_metrics, spread_metrics, relative=True),
+    "single": [{k: [float(v) for v in np.asarray(m[k])] for k in m} for m in (one_metrics, one_second)],
+    "logs": logs(root + "/eight", 2), "refused": refused,
+    "default_split": {n: dict(programs.device_mesh(dataclasses.replace(pair, seeds=n, devices=0)).shape)
+                      for n in (3, 6, 12, 16)}}))
 """
 
 
@@ -111,9 +146,17 @@ def _run_on_8_devices(script: str) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+def _close_logs(a, b, rtol):
+    assert [r["iteration"] for r in a] == [r["iteration"] for r in b]
+    for x, y in zip(a, b):
+        for key in ("critic_loss", "generator_loss", "wasserstein_estimate"):
+            assert abs(x[key] - y[key]) <= rtol * abs(x[key]) + 1e-9, (key, x[key], y[key])
+
+
+@pytest.mark.slow
 def test_data_parallel_step_and_loop_equal_single_device_on_8_cpu_devices():
     out = _run_on_8_devices(SCRIPT)
-    assert out["devices"] == 8
+    assert out["devices"] == 8 and out["mesh"] == {"runs": 1, "data": 8}
     # the batch really is split (16 images over 8 devices) and gradients/statistics all-reduced
     assert out["all_reduce"] and out["per_device_batch"]
     assert out["replicated"]  # params and optimizer states stay replicated
@@ -123,15 +166,15 @@ def test_data_parallel_step_and_loop_equal_single_device_on_8_cpu_devices():
     for single, sharded in out["metrics"].values():
         assert abs(single - sharded) <= 1e-4 * abs(single) + 1e-9
     one, eight = out["runs"]["1"], out["runs"]["8"]
-    assert [r["iteration"] for r in one] == [r["iteration"] for r in eight] == [1, 2]
-    for a, b in zip(one, eight):
-        for key in ("critic_loss", "generator_loss"):
-            assert abs(a[key] - b[key]) <= 1e-3 * abs(a[key]) + 1e-8, (key, a[key], b[key])
+    assert [r["iteration"] for r in one] == [1, 2]
+    _close_logs(one, eight, 1e-3)
 
 
+@pytest.mark.slow
 def test_seeds_spread_over_8_cpu_devices_train_as_on_one():
     out = _run_on_8_devices(SEEDS_SCRIPT)
-    assert out["devices"] == 8 and out["mesh"] == 2 and out["runs_per_device"] == [2]
+    assert out["devices"] == 8 and out["mesh"] == {"runs": 2, "data": 1}
+    assert out["runs_per_device"] == [2]
     # runs exchange nothing: the only collective gathers the (small) metrics for every process
     assert out["collectives"] == ["all-gather"]
     # the runs one by one against two vmapped per device: other kernels (grouped against plain
@@ -139,18 +182,34 @@ def test_seeds_spread_over_8_cpu_devices_train_as_on_one():
     assert max(out["diffs"].values()) < 1e-6, out["diffs"]
     assert max(out["metric_diffs"].values()) < 1e-6 and out["sample_diff"] < 1e-5
     assert out["clip_reached"] == [np.float32(c) for c in (0.01, 0.02, 0.03, 0.04)]
-    assert out["refused"] == "3 seeds do not split over 2 devices; use a multiple of 2"
-    # without --devices: the most of the 8 devices that divide the runs
-    assert out["default_split"] == {"3": 3, "6": 6, "12": 6, "16": 8}
     # the loop: 4 runs over 4 devices for 2 iterations, resumed on one device for a third, logs
-    # what the 4 runs on one device log in 3 straight iterations (one run per device there: the
-    # single-run program, as on one device)
+    # what the 4 runs on one device log in 3 straight iterations
     assert out["run_config"]["run"] == 1 and out["run_config"]["seed"] == 1
     # config.json says what the (resumed) run asked for and used, beside what the machine has
     assert out["run_config"]["devices"] == 1 and len(out["run_config"]["mesh_devices"]) == 1
     assert len(out["run_config"]["machine_devices"]) == 8
     for straight, resumed in zip(out["straight"], out["resumed"], strict=True):
-        assert [r["iteration"] for r in straight] == [r["iteration"] for r in resumed] == [1, 2, 3]
-        for a, b in zip(straight, resumed):
-            for key in ("critic_loss", "generator_loss", "wasserstein_estimate"):
-                assert abs(a[key] - b[key]) <= 1e-5 * abs(a[key]) + 1e-9, (key, a[key], b[key])
+        assert [r["iteration"] for r in straight] == [1, 2, 3]
+        _close_logs(straight, resumed, 1e-5)
+
+
+@pytest.mark.slow
+def test_seeds_compose_with_data_parallelism_on_8_cpu_devices():
+    """2 runs over 8 devices, each batch of 16 split over 4: gradients all-reduced within a run,
+    and each run equal to itself on one device up to the order of the cross-device sums, in one
+    step and in the loop."""
+    out = _run_on_8_devices(COMPOSED_SCRIPT)
+    assert out["mesh"] == {"runs": 2, "data": 4}
+    assert out["all_reduce"] and out["per_device_batch"]
+    assert max(out["diffs"].values()) < 1e-6, out["diffs"]
+    assert max(out["metric_diffs"].values()) < 1e-4, out["metric_diffs"]
+    for run, logged in enumerate(out["logs"]):
+        assert [r["iteration"] for r in logged] == [1, 2]
+        single = [{"iteration": i + 1, **{k: v[run] for k, v in m.items()}}
+                  for i, m in enumerate(out["single"])]
+        _close_logs(single, logged, 1e-3)
+    assert out["refused"] == ("batch size 6 does not split over 4 devices (each of the 2 runs "
+                              "gets 4 of the 8); use a multiple of 4")
+    # without --devices: all 8, the runs over as many as divide both, each batch over the rest
+    assert out["default_split"] == {"3": {"runs": 1, "data": 8}, "6": {"runs": 2, "data": 4},
+                                    "12": {"runs": 4, "data": 2}, "16": {"runs": 8, "data": 1}}

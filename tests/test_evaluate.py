@@ -81,6 +81,7 @@ def shift(images, pixels):
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("corrupt, strengths", [(blur, (0.5, 0.7, 0.9)), (shift, (1, 2, 4))])
 def test_corruptions_land_between_real_and_broken_in_order_of_strength(
         scorer, train_images, reference, broken, corrupt, strengths):
@@ -122,6 +123,7 @@ def test_evaluator_is_deterministic_and_independent_of_training_randomness():
     assert first["fd_mnist"] > 10 * evaluate.Evaluator(TINY, 300).reference(TINY)["fd_mnist"]
 
 
+@pytest.mark.slow
 def test_report_and_compare_write_every_file(tmp_path):
     config = dataclasses.replace(TINY, iterations=4, eval_every=2, eval_samples=100)
     runs = [tmp_path / "a", tmp_path / "b"]

@@ -12,31 +12,28 @@ from wgan_jax.errors import WriteFailed
 from wgan_jax.checkpoint import Checkpoints
 from wgan_jax.evaluate import Evaluator
 
-from conftest import TINY, leaves
+from conftest import TINY, leaves, target
 
 
-@pytest.mark.parametrize("total, longest, every", [
-    (4000, 50, (50, 50)), (2000, 1, (25, 100)), (103, 40, (25, 10)), (7, 100, (50,)), (10, 3, (4,)),
-])
-def test_chunks_cover_the_run_and_end_on_every_log_and_sample_point(total, longest, every):
-    lengths = loop.chunk_lengths(total, longest, *every)
-    assert sum(lengths) == total and all(1 <= n <= longest for n in lengths)
-    ends = set()
-    done = 0
-    for n in lengths:
-        done += n
-        ends.add(done)
-    for e in every:
-        assert set(range(e, total + 1, e)) <= ends
-    assert total in ends
+def test_due_marks_the_end_of_each_interval_and_zero_means_never():
+    assert [i for i in range(1, 13) if loop.due(4, i)] == [4, 8, 12]
+    assert not any(loop.due(0, i) for i in range(1, 100))
 
 
-def test_chunk_lengths_take_few_distinct_values():
-    """Each distinct length is one compilation."""
-    assert set(loop.chunk_lengths(4000, 50, 50, 50)) == {50}
-    assert len(set(loop.chunk_lengths(2010, 100, 25, 100))) <= 3
+def test_outputs_fall_on_their_intervals_and_the_last_iteration(tmp_path):
+    config = dataclasses.replace(TINY, iterations=7, log_every=3, sample_every=2,
+                                 checkpoint_every=5, keep_checkpoints=5)
+    loop.run(config, tmp_path / "w")
+    logged = [json.loads(line)["iteration"]
+              for line in (tmp_path / "w" / "metrics.jsonl").read_text().splitlines()]
+    assert logged == [3, 6, 7]  # the last, partial interval is logged too
+    grids = sorted(p.name for p in (tmp_path / "w" / "samples").iterdir())
+    assert grids == ["final.png", "iter_000002.png", "iter_000004.png", "iter_000006.png"]
+    assert sorted(int(p.name) for p in (tmp_path / "w" / "checkpoints").iterdir()
+                  if p.name.isdigit()) == [5, 7]
 
 
+@pytest.mark.slow
 def test_cifar10_through_tfds_trains_colour_networks(tmp_path):
     """cifar10 comes through tfds.data_source (mock data here: no network); the networks take its
     32x32x3 shape from the data, and evaluation is switched off for want of a classifier."""
@@ -67,13 +64,13 @@ def test_the_best_scoring_checkpoint_is_kept_beside_the_newest(tmp_path, monkeyp
     try:
         assert best.manager.all_steps() == [2]
         assert best.metadata()["score"] == {"fd": 3.0, "iteration": 2}
-        kept = best.restore(config)
+        kept = best.restore(target(config))
     finally:
         best.close()
     newest = Checkpoints(workdir)
     try:
         assert newest.manager.all_steps() == [1, 2, 3]
-        second = newest.restore(config, 2)
+        second = newest.restore(target(config), 2)
     finally:
         newest.close()
     for a, b in zip(leaves(kept), leaves(second)):

@@ -3,6 +3,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from wgan_jax import config as config_lib
 from wgan_jax import losses
 from wgan_jax.models import Critic
 
@@ -39,14 +40,21 @@ def bce_numpy(label, logits):
 def test_dcgan_losses_are_sigmoid_cross_entropy_with_labels_1_real_0_fake():
     rng = np.random.default_rng(2)
     real, fake = (rng.normal(size=(9, 1)).astype(np.float32) for _ in range(2))
-    assert float(losses.critic_objective("dcgan", real, fake)) == pytest.approx(
+    dcgan = losses.OBJECTIVES["dcgan"]
+    assert float(dcgan.critic(real, fake)) == pytest.approx(
         bce_numpy(1, real) + bce_numpy(0, fake), rel=1e-5)
+    # the Keras program's two updates take the terms apart
+    assert float(dcgan.real(real)) == pytest.approx(bce_numpy(1, real), rel=1e-5)
+    assert float(dcgan.fake(fake)) == pytest.approx(bce_numpy(0, fake), rel=1e-5)
     # non-saturating generator loss: fakes labelled real
-    assert float(losses.generator_objective("dcgan", fake)) == pytest.approx(bce_numpy(1, fake), rel=1e-5)
-    # the Wasserstein objectives are the seed's
-    assert float(losses.critic_objective("wgan", real, fake)) == pytest.approx(
-        float(losses.critic_loss(real, fake)))
-    assert float(losses.generator_objective("wgan-gp", fake)) == float(losses.generator_loss(fake))
+    assert float(dcgan.generator(fake)) == pytest.approx(bce_numpy(1, fake), rel=1e-5)
+    # the Wasserstein objectives are the seed's: mean D(fake) - mean D(real), and -mean D(fake)
+    for name in ("wgan", "wgan-gp"):
+        objective = losses.OBJECTIVES[name]
+        assert float(objective.critic(real, fake)) == pytest.approx(
+            float(np.mean(fake) - np.mean(real)), rel=1e-6)
+        assert float(objective.real(real)) == pytest.approx(-float(np.mean(real)), rel=1e-6)
+        assert float(objective.generator(fake)) == pytest.approx(-float(np.mean(fake)), rel=1e-6)
 
 
 def test_cross_entropy_stays_finite_for_saturated_logits():
@@ -55,11 +63,12 @@ def test_cross_entropy_stays_finite_for_saturated_logits():
     assert float(losses.binary_cross_entropy(0.0, logits)) == pytest.approx(100.0)
 
 
-def test_keras_split_terms_sum_to_the_joint_objective():
-    real, fake = np.float32([[0.3], [-1.2]]), np.float32([[2.0], [0.1]])
-    for loss in ("wgan", "dcgan"):
-        assert float(losses.real_term(loss, real) + losses.fake_term(loss, fake)) == pytest.approx(
-            float(losses.critic_objective(loss, real, fake)))
+def test_each_loss_keeps_its_critic_lipschitz_one_way():
+    """Clipping is the WGAN's, the penalty WGAN-GP's, DCGAN has neither; every loss the config
+    accepts has an objective."""
+    flags = {name: (o.clipped, o.penalised) for name, o in losses.OBJECTIVES.items()}
+    assert flags == {"wgan": (True, False), "dcgan": (False, False), "wgan-gp": (False, True)}
+    assert config_lib.LOSSES == tuple(losses.OBJECTIVES)
 
 
 def test_gradient_penalty_matches_central_finite_differences():

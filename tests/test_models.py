@@ -98,6 +98,7 @@ def test_critic_normalisation_options(norm, layers):
         np.testing.assert_allclose(whole[1:2], alone, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_bfloat16_compute_keeps_float32_params_and_outputs_and_tracks_float32():
     """Same params, both dtypes. bfloat16 keeps 8 significant bits (unit roundoff 2^-9 ~ 0.002):
     the generator's tanh outputs in [-1, 1] are observed within 0.005 of float32 over ~6 layers,

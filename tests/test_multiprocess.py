@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 TESTS = Path(__file__).resolve().parent
 
 # Run by each process: argv = workdir, then coordinator port, process count and id (none: alone).
@@ -22,31 +24,31 @@ if topology:
     distributed.initialize(f"localhost:{topology[0]}", int(topology[1]), int(topology[2]))
 import jax, numpy as np
 from conftest import TINY, noise_driven
-from wgan_jax import data, loop
+from wgan_jax import data, loop, programs, seeds
 from wgan_jax.checkpoint import Checkpoints
+from wgan_jax.state import abstract, select
 
 config = dataclasses.replace(TINY, iterations=3, log_every=1, checkpoint_every=2)
 loop.run(config, workdir)
 config, dataset = loop.prepare(config)
-mesh = distributed.device_mesh()
+run = programs.build(config.step(), programs.batching(config), programs.device_mesh(config))
 manager = Checkpoints(workdir)
-state = manager.restore(config, step=2, sharding=distributed.replicated(mesh))
+states = manager.restore(abstract(seeds.init_states, config.step(), run.states_sharding), step=2)
 manager.close()
-images = distributed.replicate(dataset.images, mesh)
-with jax.set_mesh(mesh):
-    state, _ = distributed.train_chunk(mesh)(state, images, config, 1)
+states, _ = run.train(states, run.place_data(dataset.images))
+state = select(states, 0)
 # 4 batched runs, one per device of either process, evaluated at the end
 loop.run(dataclasses.replace(config, seeds=4, iterations=2),
          workdir + "-seeds")
 copies = [[np.asarray(shard.data) for shard in leaf.addressable_shards]
-          for leaf in jax.tree_util.tree_leaves((state.gen_params, state.critic_params))]
+          for leaf in jax.tree_util.tree_leaves((state.gen.params, state.critic.params))]
 digest = hashlib.sha256(b"".join(c[0].tobytes() for c in copies)).hexdigest()
 print(json.dumps({"process": jax.process_index(), "processes": jax.process_count(),
                   "devices": len(jax.devices()), "local_devices": len(jax.local_devices()),
                   "local_copies_equal": all(np.array_equal(c[0], x) for c in copies for x in c),
                   "digest": digest, "step": int(state.step),
                   "params": [float(np.abs(np.asarray(leaf)).sum()) for path, leaf in
-                             jax.tree_util.tree_leaves_with_path((state.gen_params, state.critic_params))
+                             jax.tree_util.tree_leaves_with_path((state.gen.params, state.critic.params))
                              if not noise_driven(path)]}))
 """
 
@@ -73,6 +75,7 @@ def _finish(process: subprocess.Popen) -> dict:
     return json.loads(out.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_two_processes_train_together_write_once_and_agree(tmp_path):
     port, workdir = _free_port(), tmp_path / "two"
     processes = [_start(workdir, 2, port, 2, i) for i in range(2)]

@@ -3,13 +3,13 @@ from the seed, in every output format, and one-line errors for every bad argumen
 
 import dataclasses
 
-import jax
 import matplotlib.image
 import numpy as np
 import pytest
 
 from wgan_jax import loop, sample, seeds, steps, viz
-from wgan_jax.checkpoint import Checkpoints
+from wgan_jax.checkpoint import read_states
+from wgan_jax.state import select
 
 from conftest import TINY
 
@@ -38,15 +38,11 @@ def test_the_same_seed_gives_the_same_images_and_the_npz_is_uint8(run_dir, tmp_p
 
 def test_images_are_the_averaged_generators_at_the_chosen_step(run_dir, tmp_path):
     config = dataclasses.replace(TINY, iterations=2, checkpoint_every=1, ema=0.5)
-    manager = Checkpoints(run_dir)
-    try:
-        state = manager.restore(config, 1)
-    finally:
-        manager.close()
+    state = select(read_states(run_dir, 1, seeds.init_states).states, 0)
     z = sample.latents(config, 5, 0)
-    expected = viz.to_uint8(steps.generate(state, z, config.program()))  # averaged (ema on)
+    expected = viz.to_uint8(steps.generate(state, z, config.step()))  # averaged (ema on)
     np.testing.assert_array_equal(npz(run_dir, tmp_path, "--n", "5", "--step", "1"), expected)
-    raw = viz.to_uint8(steps.generate(state, z, config.program(), averaged=False))
+    raw = viz.to_uint8(steps.generate(state, z, config.step(), averaged=False))
     assert not np.array_equal(expected, raw)
 
 
@@ -87,13 +83,9 @@ def test_a_batched_run_needs_run_and_gives_that_runs_generator(tmp_path):
     loop.run(config, tmp_path / "runs")
     assert sample.main([str(tmp_path / "runs"), "--n", "2"]) == 2
     images = npz(tmp_path / "runs", tmp_path, "--n", "3", "--run", "1")
-    manager = Checkpoints(tmp_path / "runs")
-    try:
-        states = manager.restore(config)
-    finally:
-        manager.close()
-    second = seeds.run_configs(config)[1].program()
-    expected = steps.generate(seeds.select(states, 1), sample.latents(second, 3, 0), second)
+    states = read_states(tmp_path / "runs", None, seeds.init_states).states
+    second = seeds.run_configs(config)[1].step()
+    expected = steps.generate(select(states, 1), sample.latents(second, 3, 0), second)
     np.testing.assert_array_equal(images, viz.to_uint8(expected))
 
 

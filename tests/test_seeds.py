@@ -9,47 +9,68 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from wgan_jax import UserError, init_state, loop, seeds, steps
-from wgan_jax.checkpoint import Checkpoints
+from wgan_jax import UserError, init_state, loop, programs, seeds, steps
+from wgan_jax.checkpoint import read_states
+from wgan_jax.state import select
 
 from conftest import TINY, assert_trees_close, leaves
 
 BATCH = dataclasses.replace(TINY, seeds=2, run_clips=(0.01, 0.03), run_lrs=(5e-5, 2e-4))
 
 
-@pytest.mark.parametrize("batching", ["vmap", "loop"])
+def programs_of(config):
+    """The loop's programs for `config` on this process's devices (one CPU device here)."""
+    return programs.build(config.step(), programs.batching(config), programs.device_mesh(config))
+
+
+def train(config, states, images, iterations):
+    """`iterations` of the loop's program; metrics stacked (iterations, runs)."""
+    run = programs_of(config)
+    states, images, history = run.place_states(states), run.place_data(images), []
+    for _ in range(iterations):
+        states, metrics = run.train(states, images)
+        history.append(metrics)
+    return states, jax.tree_util.tree_map(lambda *m: np.stack(m), *history)
+
+
+@pytest.mark.parametrize("batching", [pytest.param("vmap", marks=pytest.mark.slow), "loop"])
 def test_each_batched_run_equals_its_single_run(images, batching):
     config = dataclasses.replace(BATCH, seed_batching=batching)
-    batched, metrics = seeds.train_chunk(seeds.init_states(config), images, config, 2)
+    batched, metrics = train(config, seeds.init_states(config.step()), images, 2)
     assert metrics["critic_loss"].shape == (2, 2)
     runs = seeds.run_configs(BATCH)
     assert [(r.seed, r.clip, r.lr, r.seeds) for r in runs] == [(0, 0.01, 5e-5, 1), (1, 0.03, 2e-4, 1)]
     for i, run in enumerate(runs):
-        single, single_metrics = steps.train_chunk(init_state(run, jax.random.PRNGKey(run.seed)),
-                                                   images, run, 2)
-        if batching == "loop":  # the single run's own program, dispatched per run: the same bits
-            for a, b in zip(leaves(single), leaves(seeds.select(batched, i))):
+        single, single_metrics = init_state(run, jax.random.PRNGKey(run.seed)), []
+        for _ in range(2):
+            single, m = steps.train_step(single, images, run)
+            single_metrics.append(m)
+        if batching == "loop":  # the single-run step per run: the bits `train.py --seed` gets
+            alone, _ = train(run, seeds.init_states(run.step()), images, 2)
+            for a, b in zip(leaves(select(alone, 0)), leaves(select(batched, i))):
                 np.testing.assert_array_equal(a, b)
         # vmap batches the convolutions (other kernels, other summation orders): f32 rounding
         # differences only, as between the scan and the unrolled loop (test_steps)
-        assert_trees_close(single, seeds.select(batched, i))
-        for name, values in single_metrics.items():
-            np.testing.assert_allclose(metrics[name][i], values, rtol=1e-4, atol=1e-9)
+        assert_trees_close(single, select(batched, i))
+        for name in single_metrics[0]:
+            np.testing.assert_allclose(metrics[name][:, i], [m[name] for m in single_metrics],
+                                       rtol=1e-4, atol=1e-9)
         # each run keeps its own clip bound, and reaches it
-        critic = np.concatenate([x.ravel() for x in leaves(seeds.select(batched, i).critic_params)])
+        critic = np.concatenate([x.ravel() for x in leaves(select(batched, i).critic.params)])
         assert np.abs(critic).max() == np.float32(run.clip)
     # different seeds: different networks
-    assert not np.allclose(*(leaves(seeds.select(batched, i).gen_params)[0] for i in range(2)))
+    assert not np.allclose(*(leaves(select(batched, i).gen.params)[0] for i in range(2)))
 
 
 def test_vmapped_official_schedule_branches_instead_of_running_both():
     config = dataclasses.replace(BATCH, critic_schedule="official", seed_batching="vmap")
-    states = seeds.init_states(config)
-    data = jnp.zeros((16, 28, 28, 1), jnp.uint8)
-    jaxpr = str(jax.make_jaxpr(lambda s: seeds._vmapped_chunk(s, data, config, 1))(states))
+    run = programs_of(config)
+    states = run.place_states(seeds.init_states(config.step()))
+    data = run.place_data(jnp.zeros((16, 28, 28, 1), jnp.uint8))
+    jaxpr = str(jax.make_jaxpr(run.train)(states, data))
     assert "cond[" in jaxpr  # a batched predicate would have turned it into select_n of both
-    out = jax.eval_shape(lambda s: seeds._vmapped_chunk(s, data, config, 1), states)
-    assert out[0].step.shape == (2,) and out[1]["critic_loss"].shape == (2, 1)
+    out = jax.eval_shape(run.train, states, data)
+    assert out[0].step.shape == (2,) and out[1]["critic_loss"].shape == (2,)
 
 
 @pytest.mark.parametrize("batching", ["vmap", "loop"])
@@ -59,10 +80,11 @@ def test_generate_gives_each_run_its_own_samples(batching):
     assert z.shape == (2, 5, config.latent_dim)
     np.testing.assert_array_equal(z[1], jax.random.normal(
         jax.random.fold_in(jax.random.PRNGKey(1), 3), (5, config.latent_dim)))  # SAMPLES stream
-    states = seeds.init_states(config)
-    images = seeds.generate(states, z, config)
+    run = programs_of(config)
+    states = seeds.init_states(config.step())
+    images = run.generate(run.place_states(states), run.place_noise(z))
     for i in range(2):
-        np.testing.assert_allclose(images[i], steps.generate(seeds.select(states, i), z[i], config),
+        np.testing.assert_allclose(images[i], steps.generate(select(states, i), z[i], config),
                                    atol=1e-6)
 
 
@@ -97,11 +119,7 @@ def test_batched_loop_writes_each_run_and_resumes_exactly(tmp_path):
         assert summary["runs"][i]["critic_loss"] == lines[-1]["critic_loss"]
     assert json.loads((straight / "summary.json").read_text()) == json.loads(json.dumps(summary))
     assert "| run | seed | clip | lr |" in (straight / "summary.md").read_text()
-    manager = Checkpoints(straight)
-    try:
-        state = manager.restore(config)
-    finally:
-        manager.close()
+    state = read_states(straight, None, seeds.init_states).states
     assert state.step.shape == (2,) and np.all(np.asarray(state.step) == 3)
     np.testing.assert_array_equal(state.clip, np.float32([0.01, 0.03]))
 

@@ -40,8 +40,8 @@ def test_clip_after_the_update_and_what_it_covers(images, preset, params_clipped
     config = variant(preset)
     state = init_state(config, jax.random.PRNGKey(0))
     new, _ = critic_step(state, images, config)
-    assert within(new.critic_params, config.clip) == params_clipped
-    assert within(new.critic_stats, config.clip) == stats_clipped  # running variance starts at 1
+    assert within(new.critic.params, config.clip) == params_clipped
+    assert within(new.critic.stats, config.clip) == stats_clipped  # running variance starts at 1
 
 
 def test_official_clips_at_the_start_of_the_critic_step(images):
@@ -49,21 +49,21 @@ def test_official_clips_at_the_start_of_the_critic_step(images):
     state = init_state(config, jax.random.PRNGKey(0))
     new, _ = critic_step(state, images, config)
     # the update after the clip moves weights that sat on the bound past it ...
-    assert not within(new.critic_params, config.clip)
-    assert within(new.critic_params, config.clip + 2e-3)  # first RMSprop step <= lr/sqrt(1-0.99)
+    assert not within(new.critic.params, config.clip)
+    assert within(new.critic.params, config.clip + 2e-3)  # first RMSprop step <= lr/sqrt(1-0.99)
     # ... and clipping the input first changes nothing: the clip came first
-    pre_clipped = state.replace(critic_params=jax.tree_util.tree_map(
-        lambda p: jnp.clip(p, -config.clip, config.clip), state.critic_params))
+    pre_clipped = state.replace(critic=state.critic.replace(params=jax.tree_util.tree_map(
+        lambda p: jnp.clip(p, -config.clip, config.clip), state.critic.params)))
     for a, b in zip(leaves(new), leaves(critic_step(pre_clipped, images, config)[0])):
         np.testing.assert_array_equal(a, b)
-    assert not within(new.critic_stats, config.clip)  # running statistics are never clipped
+    assert not within(new.critic.stats, config.clip)  # running statistics are never clipped
 
 
 @pytest.mark.parametrize("loss", ["dcgan", "wgan-gp"])
 def test_dcgan_and_wgan_gp_never_clip(images, loss):
     config = variant(loss=loss)
     state = init_state(config, jax.random.PRNGKey(0))
-    assert not within(critic_step(state, images, config)[0].critic_params, 0.05)
+    assert not within(critic_step(state, images, config)[0].critic.params, 0.05)
 
 
 def parts(state, images, config, update=0):
@@ -73,7 +73,7 @@ def parts(state, images, config, update=0):
     generator, critic = models.build(config)
     real = real_batch(images, k_real, config.batch_size)
     z = jax.random.normal(k_noise, (config.batch_size, config.latent_dim))
-    variables = {"params": state.gen_params, "batch_stats": state.gen_stats}
+    variables = {"params": state.gen.params, "batch_stats": state.gen.stats}
     if config.fake_batches == "inference":
         fake = generator.apply(variables, z, train=False)
     else:
@@ -93,11 +93,12 @@ def rmsprop_numpy(w, g, v, config):
     return np.float64(w) - config.lr * np.float64(g) / (np.sqrt(v) + config.rmsprop_eps), v
 
 
+@pytest.mark.slow
 def test_keras_exact_critic_step_is_two_rmsprop_updates_then_the_clip(images):
     config = variant("keras-exact")
     state = init_state(config, jax.random.PRNGKey(0))
     critic, real, fake, k_r, k_f, _ = parts(state, images, config)
-    w0, stats0 = state.critic_params, state.critic_stats
+    w0, stats0 = state.critic.params, state.critic.stats
 
     def real_loss(p):
         out, s = scores(critic, p, stats0, real, k_r)
@@ -117,27 +118,29 @@ def test_keras_exact_critic_step_is_two_rmsprop_updates_then_the_clip(images):
                                       config.clip), step1, g2, is_leaf=lambda x: isinstance(x, tuple))
     new, metrics = critic_step(state, images, config)
     # two f32 steps of size <= lr * 3.2 on weights <= 0.01: a few ulps; noise-driven biases aside
-    assert_trees_close(new.critic_params, w2, atol=2e-7, rtol=0)
-    assert_trees_close(new.critic_stats, tree(lambda s: np.clip(s, -config.clip, config.clip), stats2),
+    assert_trees_close(new.critic.params, w2, atol=2e-7, rtol=0)
+    assert_trees_close(new.critic.stats, tree(lambda s: np.clip(s, -config.clip, config.clip), stats2),
                        atol=1e-6, rtol=1e-5)
     np.testing.assert_allclose(metrics["critic_loss"], loss_r + loss_f, rtol=1e-5)
     np.testing.assert_allclose(metrics["seed_d_loss"], 1 - 0.5 * (loss_r + loss_f), rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_keras_exact_generator_step_reuses_the_last_critic_noise(images):
     config = variant("keras-exact")
     state, _ = steps.critic_steps(init_state(config, jax.random.PRNGKey(0)), images, config)
     generator, critic = models.build(config)
     *_, z = parts(state, images, config, update=config.n_critic - 1)
     dropout_key = jax.random.split(jax.random.fold_in(stream(state.key, 2), state.step))[1]
-    fake, _ = generator.apply({"params": state.gen_params, "batch_stats": state.gen_stats}, z,
+    fake, _ = generator.apply({"params": state.gen.params, "batch_stats": state.gen.stats}, z,
                               train=True, mutable=["batch_stats"])
-    out, _ = scores(critic, state.critic_params, state.critic_stats, fake, dropout_key)
+    out, _ = scores(critic, state.critic.params, state.critic.stats, fake, dropout_key)
     _, metrics = generator_step(state, config)
     np.testing.assert_allclose(metrics["generator_loss"], -jnp.mean(out), rtol=1e-5)
     np.testing.assert_allclose(metrics["seed_g_loss"], 1 + jnp.mean(out), rtol=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dropout", [None, 0.25])  # wgan-gp's default (none), or set
 def test_wgan_gp_critic_step_is_the_penalised_loss_and_one_adam_step(images, dropout):
     config = variant(loss="wgan-gp", **({} if dropout is None else {"dropout": dropout}))
@@ -156,17 +159,17 @@ def test_wgan_gp_critic_step_is_the_penalised_loss_and_one_adam_step(images, dro
         penalty = penalty_of(p, train=False)  # the critic itself, no dropout mask of its own
         return jnp.mean(d_fake) - jnp.mean(d_real) + 10.0 * penalty, penalty
 
-    (expected_loss, penalty), grads = jax.value_and_grad(loss, has_aux=True)(state.critic_params)
+    (expected_loss, penalty), grads = jax.value_and_grad(loss, has_aux=True)(state.critic.params)
     # Adam's first step with beta1 = 0: m = g, v = (1 - b2) g^2, bias-corrected to g and g^2.
     adam = lambda w, g: np.float64(w) - config.lr * g / (np.abs(np.float64(g)) + 1e-8)  # noqa: E731
-    expected = jax.tree_util.tree_map(adam, state.critic_params, grads)
+    expected = jax.tree_util.tree_map(adam, state.critic.params, grads)
     new, metrics = critic_step(state, images, config)
-    assert_trees_close(new.critic_params, expected, atol=1e-6, rtol=0)  # 1% of one step
+    assert_trees_close(new.critic.params, expected, atol=1e-6, rtol=0)  # 1% of one step
     np.testing.assert_allclose(metrics["critic_loss"], expected_loss, rtol=1e-5)
     np.testing.assert_allclose(metrics["gradient_penalty"], penalty, rtol=1e-5)
-    assert new.critic_stats == {}  # LayerNorm: nothing to track
+    assert new.critic.stats == {}  # LayerNorm: nothing to track
     if dropout:  # a dropout mask would change the penalty, so the comparison above can fail
-        masked = [penalty_of(state.critic_params, train=True, rngs={"dropout": jax.random.PRNGKey(k)})
+        masked = [penalty_of(state.critic.params, train=True, rngs={"dropout": jax.random.PRNGKey(k)})
                   for k in (1, 2)]
         assert abs(float(masked[0]) - float(masked[1])) > 1e-3 * float(penalty)
         assert all(abs(float(m) - float(penalty)) > 1e-3 * float(penalty) for m in masked)
@@ -176,8 +179,8 @@ def test_dcgan_critic_loss_is_the_cross_entropy_of_its_batches(images):
     config = variant(loss="dcgan")
     state = init_state(config, jax.random.PRNGKey(0))
     critic, real, fake, k_r, k_f, _ = parts(state, images, config)
-    d_real, stats = scores(critic, state.critic_params, state.critic_stats, real, k_r)
-    d_fake, _ = scores(critic, state.critic_params, stats, fake, k_f)
+    d_real, stats = scores(critic, state.critic.params, state.critic.stats, real, k_r)
+    d_fake, _ = scores(critic, state.critic.params, stats, fake, k_f)
     bce = lambda y, x: np.mean(y * np.logaddexp(0, -x) + (1 - y) * np.logaddexp(0, x))  # noqa: E731
     _, metrics = critic_step(state, images, config)
     np.testing.assert_allclose(metrics["critic_loss"],
@@ -197,6 +200,7 @@ def official():
     return variant("official")
 
 
+@pytest.mark.slow
 def test_official_train_step_runs_the_scheduled_count_in_one_compiled_program(images, official):
     before = train_step._cache_size()
     for step, updates in [(0, 100), (24, 100), (25, 3), (499, 3), (500, 100)]:
@@ -206,6 +210,7 @@ def test_official_train_step_runs_the_scheduled_count_in_one_compiled_program(im
     assert train_step._cache_size() == before + 1  # both scan lengths behind one lax.cond
 
 
+@pytest.mark.slow
 def test_official_long_iteration_equals_100_critic_steps_in_python(images, official):
     state = init_state(official, jax.random.PRNGKey(1))
     fused, _ = train_step(state, images, official)
@@ -222,10 +227,10 @@ def test_train_update_fake_batches_advance_the_generator_running_statistics(imag
     new, _ = critic_step(state, images, official)
     generator, _ = models.build(official)
     z = parts(state, images, official)[-1]
-    _, updated = generator.apply({"params": state.gen_params, "batch_stats": state.gen_stats}, z,
+    _, updated = generator.apply({"params": state.gen.params, "batch_stats": state.gen.stats}, z,
                                  train=True, mutable=["batch_stats"])
-    assert_trees_close(new.gen_stats, updated["batch_stats"], atol=1e-6)
+    assert_trees_close(new.gen.stats, updated["batch_stats"], atol=1e-6)
     # the default leaves them alone
     plain, _ = critic_step(init_state(TINY, jax.random.PRNGKey(0)), images, TINY)
-    for a, b in zip(leaves(plain.gen_stats), leaves(init_state(TINY, jax.random.PRNGKey(0)).gen_stats)):
+    for a, b in zip(leaves(plain.gen.stats), leaves(init_state(TINY, jax.random.PRNGKey(0)).gen.stats)):
         np.testing.assert_array_equal(a, b)

@@ -12,18 +12,18 @@ Pure pieces, each usable on its own:
     samples = wgan_jax.draw(generator.variables, z, generator.config)
 """
 
-from wgan_jax.config import PRESETS, Config, from_preset
+from wgan_jax.config import PRESETS, Config, StepConfig, from_preset
 from wgan_jax.errors import UserError
 from wgan_jax.losses import critic_loss, generator_loss, wasserstein_loss
 from wgan_jax.models import Critic, Generator
 from wgan_jax.optim import clip_params, rmsprop
-from wgan_jax.state import TrainState, init_state
+from wgan_jax.state import NetState, TrainState, init_state
 from wgan_jax.steps import (critic_step, critic_steps, draw, generate, generator_step,
-                            generator_variables, real_batch, train_chunk, train_step)
+                            generator_variables, real_batch, train_step)
 
 __all__ = [
-    "PRESETS", "Config", "Critic", "Generator", "TrainState", "UserError", "clip_params",
-    "critic_loss", "critic_step", "critic_steps", "draw", "from_preset", "generate",
-    "generator_loss", "generator_step", "generator_variables", "init_state", "real_batch",
-    "rmsprop", "train_chunk", "train_step", "wasserstein_loss",
+    "PRESETS", "Config", "Critic", "Generator", "NetState", "StepConfig", "TrainState",
+    "UserError", "clip_params", "critic_loss", "critic_step", "critic_steps", "draw",
+    "from_preset", "generate", "generator_loss", "generator_step", "generator_variables",
+    "init_state", "real_batch", "rmsprop", "train_step", "wasserstein_loss",
 ]

@@ -6,8 +6,8 @@ the dataset's identity. Every random draw is a function of the root key and the 
 restoring them continues the run exactly. orbax writes each step into a temporary folder and
 renames it when complete: a crash mid-write leaves the previous checkpoint as the latest.
 Saves are asynchronous: `save` returns once the state is copied off the device, and the files are
-written in a background thread while training goes on (measured on the seed state, 2-core CPU:
-~88 ms instead of ~325 ms per save); the next save, `latest` and `close` wait for it.
+written in a background thread while training goes on (benchmarks/NOTES.md); the next save,
+`latest` and `close` wait for it.
 """
 
 from __future__ import annotations
@@ -16,29 +16,22 @@ import contextlib
 import dataclasses
 import hashlib
 import logging
+import os
 import shutil
+import socket
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, NamedTuple
 
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
 from wgan_jax import config as config_lib
-from wgan_jax import seeds
-from wgan_jax.config import Config
+from wgan_jax.config import Config, StepConfig
 from wgan_jax.data import Dataset
 from wgan_jax.errors import UserError, WriteFailed, write_failed
-from wgan_jax.state import TrainState, init_state, iteration
-
-# Fields that may change when a run is resumed: how long it runs, what it writes and how the
-# work is laid out on the devices, not what it computes.
-RESUMABLE_FIELDS = (*config_lib.HOST_FIELDS, "seed_batching")
-# Older state layouts, by the fields their checkpoints lack: all hold one `lr` for both networks,
-# and the oldest no averaged generator either.
-_OLDER_LAYOUTS = (("lr_critic", "lr_generator"),
-                  ("lr_critic", "lr_generator", "ema_params", "ema_stats"))
+from wgan_jax.state import TrainState, abstract
 
 
 def dataset_identity(dataset: Dataset) -> dict[str, Any]:
@@ -47,17 +40,60 @@ def dataset_identity(dataset: Dataset) -> dict[str, Any]:
             "sha256": hashlib.sha256(np.ascontiguousarray(dataset.images).data).hexdigest()}
 
 
-def config_differences(saved: Config, requested: Config) -> list[str]:
-    """'field: saved -> requested' for each field that may not change on resume."""
-    return [f"{f.name}: {getattr(saved, f.name)!r} -> {getattr(requested, f.name)!r}"
-            for f in dataclasses.fields(Config)
-            if f.name not in RESUMABLE_FIELDS and getattr(saved, f.name) != getattr(requested, f.name)]
-
-
 # Where a run keeps the checkpoint whose evaluation scored best (lowest Fréchet distance).
 BEST = "best_checkpoint"
 # Where a resume moves the checkpoints newer than the one it continues from.
 SET_ASIDE = "set_aside_checkpoints"
+
+
+def holds_run(workdir: Path) -> bool:
+    """Whether `workdir` holds a checkpoint (a run killed before its first one holds nothing to
+    resume or to protect)."""
+    return any(step.name.isdigit() for step in (workdir / "checkpoints").glob("*"))
+
+
+def check_workdir(workdir: Path, resume: bool) -> None:
+    """Refuses, before any data loading or compilation, a workdir the run cannot use."""
+    if workdir.exists() and not workdir.is_dir():
+        raise UserError(f"workdir {workdir} exists and is not a folder")
+    if resume and not holds_run(workdir):
+        raise UserError(f"--resume: no checkpoints in {workdir}; run without --resume to start")
+    if not resume and holds_run(workdir):
+        raise UserError(f"workdir {workdir} already holds a run; pass --resume to continue it or "
+                        f"choose another --workdir")
+    writable_folder(workdir, "workdir")
+
+
+def writable_folder(folder: Path, name: str) -> None:
+    """Creates `folder` if needed and proves it writable, or raises a UserError naming it. The
+    probe file is per host and process (several may share the folder); asking JAX for the
+    process index would start its backend before a multi-process run is joined."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write-test-{socket.gethostname()}-{os.getpid()}"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as err:
+        raise UserError(f"cannot write to {name} {folder}: {err.strerror or err}") from None
+
+
+def resumed_config(workdir: Path, step: int | None = None, **overrides: Any) -> Config:
+    """The config of the workdir's checkpoint `step` (default: the newest intact one) with
+    `overrides` (None values ignored) applied; only RunConfig fields may change."""
+    if not holds_run(workdir):
+        raise UserError(f"--resume: no checkpoints in {workdir}; run without --resume to start")
+    manager = Checkpoints(workdir)
+    try:
+        saved = manager.config(step)
+    finally:
+        manager.close()
+    requested = dataclasses.replace(
+        saved, **{k: v for k, v in overrides.items() if v is not None}).validate()
+    changed = config_lib.step_differences(saved, requested)
+    if changed:
+        raise UserError(f"--resume: the checkpoint was trained with a different config "
+                        f"({'; '.join(changed)}); only run length, outputs and devices may change")
+    return requested
 
 
 def parse_step(text: str) -> int | str:
@@ -88,19 +124,41 @@ def open_step(workdir: Path, step: int | str | None) -> tuple["Checkpoints", int
     return manager, step
 
 
+class Saved(NamedTuple):
+    """What a run's checkpoint holds."""
+
+    config: Config
+    states: TrainState  # with the leading run axis
+    dataset: dict[str, Any]  # the training data's identity (`dataset_identity`)
+
+
+def read_states(workdir: Path, step: int | str | None,
+                init: Callable[[StepConfig], TrainState]) -> Saved:
+    """A run's checkpoint `step` (an iteration, "best", or None: the latest), its states shaped
+    as `init(config.step())` returns them (wgan_jax.seeds.init_states), on this process's first
+    device."""
+    manager, step = open_step(workdir, step)
+    try:
+        config = manager.config(step)
+        target = abstract(init, config.step(),
+                          jax.sharding.SingleDeviceSharding(jax.local_devices()[0]))
+        return Saved(config, manager.restore(target, step), manager.metadata(step)["dataset"])
+    finally:
+        manager.close()
+
+
 class _Damaged(Exception):
     """A checkpoint whose files cannot be read: truncated, missing or garbage."""
 
 
-# The parts of the state that describe the networks (the averaged generator's included): a
-# checkpoint that differs in these was trained with other networks; one that matches them but
-# does not read is damaged.
-_NETWORK_PARTS = ("gen_params", "gen_stats", "critic_params", "critic_stats", "ema_params",
-                  "ema_stats")
-
-
 def _key_name(key) -> str:
     return str(getattr(key, "name", getattr(key, "key", getattr(key, "idx", key))))
+
+
+def _shapes(tree) -> dict[tuple[str, ...], tuple[int, ...]]:
+    """Each leaf's path (as names) and shape."""
+    return {tuple(_key_name(k) for k in path): tuple(leaf.shape)
+            for path, leaf in jax.tree_util.tree_leaves_with_path(tree) if hasattr(leaf, "shape")}
 
 
 class Checkpoints:
@@ -136,11 +194,11 @@ class Checkpoints:
         except Exception as err:  # noqa: BLE001 - orbax re-raises the writer thread's error
             raise write_failed(f"a checkpoint in {self.directory}", err) from None
 
-    def save(self, state: TrainState, config: Config, dataset: dict[str, Any],
-             score: dict[str, float] | None = None) -> int:
-        """Writes the state at its own iteration count (with the evaluation `score` that made
-        it the best, for a best checkpoint); returns that count."""
-        step = iteration(state)
+    def save(self, state: TrainState, step: int, config: Config, dataset: dict[str, Any],
+             score: dict[str, float] | None = None) -> None:
+        """Writes the state as checkpoint `step` (the loop's iteration count), with the config,
+        the dataset's identity and, for a best checkpoint, the evaluation `score` that made it
+        the best."""
         meta = {"config": config_lib.to_dict(config), "dataset": dataset,
                 **({"score": score} if score else {})}
         try:
@@ -151,7 +209,15 @@ class Checkpoints:
             raise
         except Exception as err:  # noqa: BLE001 - this save's, or the previous async save's
             raise write_failed(f"a checkpoint in {self.directory}", err) from None
-        return step
+
+    def config(self, step: int | None = None) -> Config:
+        """The config checkpoint `step` (default: the newest intact one) was trained with."""
+        fields = self.metadata(step)["config"]
+        try:
+            return config_lib.from_dict(fields)
+        except UserError as err:
+            raise UserError(f"the checkpoints in {self.directory} hold a config this version "
+                            f"does not read ({err}); were they written by an older wgan_jax?") from None
 
     def metadata(self, step: int | None = None) -> dict[str, Any]:
         """The config and dataset identity stored with checkpoint `step`; by default the newest
@@ -164,23 +230,15 @@ class Checkpoints:
                 self._damaged(candidate, err, step)
         raise self._none_intact()
 
-    def restore(self, config: Config, step: int | None = None,
-                sharding: jax.sharding.Sharding | None = None) -> TrainState:
+    def restore(self, abstract: TrainState, step: int | None = None) -> TrainState:
         """The state saved at `step` (by default the newest intact checkpoint: damaged ones are
-        skipped with a one-line warning), shaped as `config` says (a leading run axis when
-        config.seeds > 1), placed with `sharding` (every process of a multi-host run reads its
-        own copies) or on the default device. A checkpoint of other networks is an error."""
-        if config.seeds > 1:
-            abstract = jax.eval_shape(seeds.init_states, config)
-        else:
-            abstract = jax.eval_shape(init_state, config, jax.random.PRNGKey(0))
-        sharding = sharding or jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
-        abstract = jax.tree_util.tree_map(
-            lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding), abstract)
+        skipped with a one-line warning), read into `abstract`'s shapes, dtypes and shardings
+        (every process of a multi-host run reads its own parts). A checkpoint of another
+        state is an error."""
         for candidate in self._candidates(step):
             try:
-                self._check_networks(candidate, abstract)
-                return self._read_any_layout(candidate, abstract, config)
+                self._check_layout(candidate, abstract)
+                return self._read(candidate, abstract)
             except _Damaged as err:
                 self._damaged(candidate, err, step)
         raise self._none_intact()
@@ -228,52 +286,39 @@ class Checkpoints:
         return UserError(f"no intact checkpoint in {self.directory} (damaged: "
                          f"{', '.join(map(str, self._skipped))})")
 
-    def _check_networks(self, step: int, abstract: TrainState) -> None:
-        """Refuses a checkpoint whose networks (parameters and statistics, by path and shape)
-        differ from `abstract`'s; raises _Damaged if its metadata cannot be read."""
+    def _check_layout(self, step: int, abstract: TrainState) -> None:
+        """Refuses a checkpoint whose state differs from `abstract`'s in any leaf's path or
+        shape: one of an older wgan_jax, or of other networks or optimizers. Raises _Damaged if
+        its metadata cannot be read. Runs before any array is read."""
         try:  # orbax's metadata: the global shapes (a sharded save writes shards)
             meta = ocp.PyTreeCheckpointer().metadata(self.directory / str(step) / "state")
             tree = getattr(getattr(meta, "item_metadata", meta), "tree", meta)
-            saved = {tuple(_key_name(k) for k in path): tuple(leaf.shape) for path, leaf in
-                     jax.tree_util.tree_leaves_with_path(tree)
-                     if _key_name(path[0]) in _NETWORK_PARTS and hasattr(leaf, "shape")}
+            saved = _shapes(tree)
         except Exception as err:  # noqa: BLE001 - missing, truncated or garbage metadata
             raise _Damaged(f"unreadable metadata: {type(err).__name__}: {err}") from None
-        expected = {tuple(_key_name(k) for k in path): tuple(leaf.shape) for path, leaf in
-                    jax.tree_util.tree_leaves_with_path(abstract) if _key_name(path[0]) in _NETWORK_PARTS}
+        if not saved:  # orbax answers a step whose array store does not read with no tree
+            raise _Damaged("unreadable metadata: no arrays listed")
+        where = self.directory / str(step)
+        older = sorted({path[0] for path in saved} - {f.name for f in dataclasses.fields(abstract)})
+        if older:
+            raise UserError(f"checkpoint {where} has the state layout of an older wgan_jax (with "
+                            f"{', '.join(older)}; now networks are gen/critic (params, stats, opt) "
+                            f"with a leading run axis): this version cannot read it; train anew, "
+                            f"or read it with the wgan_jax release that wrote it")
+        expected = _shapes(abstract)
         if saved != expected:
             differ = sorted(set(saved.items()) ^ set(expected.items()))[0][0]
-            raise UserError(f"checkpoint {self.directory / str(step)} does not match this "
-                            f"config's networks: {'/'.join(differ)} differs (saved "
-                            f"{saved.get(differ, 'none')}, expected {expected.get(differ, 'none')})")
+            raise UserError(f"checkpoint {where} does not match this config's networks: "
+                            f"{'/'.join(differ)} differs (saved {saved.get(differ, 'none')}, "
+                            f"expected {expected.get(differ, 'none')})")
 
-    def _read_any_layout(self, step: int, abstract: TrainState, config: Config) -> TrainState:
-        """Reads the state in the current layout or an older one; raises _Damaged if none reads
-        (the networks already matched, so what fails is the files)."""
+    def _read(self, step: int, abstract: TrainState) -> TrainState:
+        """Reads the state; raises _Damaged if the files do not read (the layout matched)."""
         try:
-            return self._read(step, abstract)
+            args = ocp.args.Composite(state=ocp.args.StandardRestore(abstract))
+            return self.manager.restore(step, args=args)["state"]
         except Exception as err:  # noqa: BLE001 - orbax and tensorstore raise many types
-            for lacking in _OLDER_LAYOUTS:
-                if config.ema and "ema_params" in lacking:
-                    continue  # a run with averaging has it in every checkpoint
-                with contextlib.suppress(Exception):
-                    return self._read_older(step, abstract, lacking)
             raise _Damaged(f"{type(err).__name__}: {err}") from None
-
-    def _read(self, step: int, target):
-        args = ocp.args.Composite(state=ocp.args.StandardRestore(target))
-        return self.manager.restore(step, args=args)["state"]
-
-    def _read_older(self, step: int, abstract: TrainState, lacking: tuple[str, ...]) -> TrainState:
-        """A checkpoint of an older layout: without the `lacking` fields, and with one `lr` for
-        both networks. A run without averaging has empty ema_params and ema_stats."""
-        target = {f.name: getattr(abstract, f.name) for f in dataclasses.fields(abstract)
-                  if f.name not in lacking}
-        target["lr"] = abstract.lr_critic
-        restored = self._read(step, target)
-        lr = restored.pop("lr")
-        empty = {name: {} for name in ("ema_params", "ema_stats") if name in lacking}
-        return abstract.replace(**restored, **empty, lr_critic=lr, lr_generator=lr)
 
     def close(self) -> None:
         """Waits for a save in flight, then releases orbax's resources."""

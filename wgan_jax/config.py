@@ -1,7 +1,8 @@
 """One typed, validated configuration object and the named presets built from it.
 
-`Config` is frozen and hashable: the jitted steps take it as a static argument, so a run compiles
-once for its config and any change of hyper-parameter is a deliberate recompilation.
+`Config` is frozen and holds two parts: `StepConfig`, what a run computes, which the jitted
+programs take as their static argument (any change is a deliberate recompilation, and a resume
+refuses it), and `RunConfig`, what only the host reads (length, intervals, paths, devices).
 """
 
 from __future__ import annotations
@@ -13,18 +14,19 @@ from pathlib import Path
 from typing import Any
 
 from wgan_jax.errors import UserError
+from wgan_jax.losses import OBJECTIVES
 
 
 @dataclasses.dataclass(frozen=True)
-class Config:
-    """Everything that decides what a run computes. Defaults are the seed recipe (Keras-GAN wgan.py)."""
+class StepConfig:
+    """What a run computes: networks, algorithm, optimizer, random seeds. The compiled programs
+    take it as their static argument, and a resume must keep every field of it. Defaults are the
+    seed recipe (Keras-GAN wgan.py)."""
 
     # Name of the preset this config started from; recorded so config.json says where it came from.
     preset: str = "seed"
 
     # --- schedule
-    # Generator iterations; each is n_critic critic updates followed by one generator update.
-    iterations: int = 4000
     # Images per batch, for the real batch, the fake batch and the generator's batch alike.
     batch_size: int = 32
     # Critic updates per generator update (the paper's n_critic).
@@ -111,13 +113,7 @@ class Config:
     # (height, width, channels) of the training images; filled in from the dataset when loaded.
     image_shape: tuple[int, int, int] = (28, 28, 1)
 
-    # --- data
-    # "mnist" is the bundled copy; any other name is a tensorflow-datasets image dataset.
-    dataset: str = "mnist"
-    # A folder holding the four standard IDX files; overrides `dataset` when set.
-    data_dir: str | None = None
-
-    # --- run
+    # --- runs
     # Root of every random stream in the run (init, batches, noise, dropout, sample noise).
     seed: int = 0
     # Independent runs trained together in one compiled program (jax.vmap over the whole state;
@@ -128,11 +124,37 @@ class Config:
     run_clips: tuple[float, ...] = ()
     # Per-run learning rates, one per seed (empty: every run uses `lr`).
     run_lrs: tuple[float, ...] = ()
-    # How the batched runs are trained: "vmap" (one program, every kernel takes all runs at
-    # once), "loop" (the single-run step, compiled once, dispatched for each run in turn), or
-    # "auto": loop on CPU, where XLA runs vmapped convolutions (grouped ones) ~5x slower per run
-    # and lax.map ~15x (benchmarks/NOTES.md), vmap elsewhere.
-    seed_batching: str = "auto"
+    # Unroll factor of the critic scan; 0 picks per backend (full unroll on CPU, 1 elsewhere).
+    # Unrolling keeps the scan's semantics and numbers; XLA:CPU runs the unrolled body much
+    # faster (benchmarks/NOTES.md).
+    critic_unroll: int = 0
+
+    def critic_lr(self) -> float:
+        """The critic's learning rate: lr_critic, else lr."""
+        return self.lr if self.lr_critic is None else self.lr_critic
+
+    def generator_lr(self) -> float:
+        """The generator's learning rate: lr_generator, else lr."""
+        return self.lr if self.lr_generator is None else self.lr_generator
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    """How long a run lasts, where its data comes from, what it writes and on which devices: read
+    by the host only, never compiled in, and free to change on resume (the data is checked by
+    its content hash instead)."""
+
+    # --- length
+    # Generator iterations; each is n_critic critic updates followed by one generator update.
+    iterations: int = 4000
+
+    # --- data
+    # "mnist" is the bundled copy; any other name is a tensorflow-datasets image dataset.
+    dataset: str = "mnist"
+    # A folder holding the four standard IDX files; overrides `dataset` when set.
+    data_dir: str | None = None
+
+    # --- outputs
     # Save a 5x5 sample grid every this many generator iterations.
     sample_every: int = 50
     # Read metrics back from the device and log them every this many generator iterations; the
@@ -152,17 +174,24 @@ class Config:
     # Also write the scalars, evaluations and sample grids as TensorBoard event files into
     # workdir/tensorboard (needs the optional extra: pip install -e '.[tensorboard]').
     tensorboard: bool = False
-    # Devices the batch is split over (data parallel, wgan_jax.distributed); 0 = all of them.
-    # batch_size must be a multiple of it. With seeds > 1, the devices the runs are spread over
-    # instead, whole runs per device (seeds must be a multiple); 0 = as many as divide seeds.
+
+    # --- devices
+    # Devices the run uses; 0 = all of them. They form a 2-D mesh ("runs", "data"): the runs
+    # (`seeds`) are spread over gcd(seeds, devices) of them, whole runs per device, and each
+    # run's batch is split over the rest (data parallel), so batch_size must be a multiple of
+    # devices / gcd(seeds, devices). wgan_jax.programs.
     devices: int = 0
-    # Generator iterations per compiled dispatch (an outer lax.scan when > 1). 1 measured fastest
-    # on both CPU (XLA:CPU runs a scan of scans ~11x slower) and an H100 (3.48 vs 3.75 ms per
-    # iteration at 50 per dispatch; benchmarks/NOTES.md). Log and sample points fall on chunk ends.
-    iters_per_dispatch: int = 1
-    # Unroll factor of the critic scan; 0 picks per backend (full unroll on CPU, 1 elsewhere).
-    # Unrolling keeps the scan's semantics and numbers; XLA:CPU runs the unrolled body ~5x faster.
-    critic_unroll: int = 0
+    # How the runs on one device are trained: "vmap" (one program, every kernel takes all runs
+    # at once), "loop" (the single-run step, compiled once, applied to each run in turn), or
+    # "auto": loop on CPU, where XLA runs vmapped (grouped) convolutions several times slower
+    # per run (benchmarks/NOTES.md), vmap elsewhere.
+    seed_batching: str = "auto"
+
+
+@dataclasses.dataclass(frozen=True)
+class Config(RunConfig, StepConfig):
+    """A whole run's configuration: its StepConfig fields and its RunConfig fields, validated on
+    entry. Every field belongs to exactly one of the two (tests/test_config.py)."""
 
     def validate(self) -> "Config":
         """Returns self, or raises UserError naming the first bad field."""
@@ -175,10 +204,10 @@ class Config:
                 fake_batches=("train", "inference", "train-update"),
                 critic_norm=("batch", "layer", "none"), seed_batching=("auto", "vmap", "loop"),
                 compute_dtype=("float32", "bfloat16"), ema_stats=("averaged", "recomputed"))
-        if self.loss == "wgan-gp" and self.critic_norm == "batch":
-            raise UserError("wgan-gp needs a critic without BatchNorm (critic_norm layer or none): "
-                            "the penalty is per sample, and BatchNorm mixes samples")
-        if self.keras_exact and self.loss == "wgan-gp":
+        if OBJECTIVES[self.loss].penalised and self.critic_norm == "batch":
+            raise UserError(f"{self.loss} needs a critic without BatchNorm (critic_norm layer or "
+                            f"none): the penalty is per sample, and BatchNorm mixes samples")
+        if self.keras_exact and OBJECTIVES[self.loss].penalised:
             raise UserError("keras_exact splits the real and fake updates; the gradient penalty "
                             "needs both in one update")
         for name in ("clip", "lr", "rmsprop_eps", "bn_eps", "gp_weight"):
@@ -214,8 +243,6 @@ class Config:
             raise UserError(f"eval_every must be >= 0 (0 = never), got {self.eval_every}")
         if self.eval_samples < 100:
             raise UserError(f"eval_samples must be at least 100, got {self.eval_samples}")
-        if self.iters_per_dispatch < 1:
-            raise UserError(f"iters_per_dispatch must be at least 1, got {self.iters_per_dispatch}")
         if self.devices < 0:
             raise UserError(f"devices must be >= 0 (0 = all), got {self.devices}")
         if self.critic_unroll < 0:
@@ -224,29 +251,20 @@ class Config:
             raise UserError("dataset must be a name, e.g. mnist")
         return self
 
-    def critic_lr(self) -> float:
-        """The critic's learning rate: lr_critic, else lr."""
-        return self.lr if self.lr_critic is None else self.lr_critic
-
-    def generator_lr(self) -> float:
-        """The generator's learning rate: lr_generator, else lr."""
-        return self.lr if self.lr_generator is None else self.lr_generator
-
-    def program(self) -> "Config":
-        """This config as the compiled steps take it: the HOST_FIELDS at their defaults, so that
-        configs differing only in how long a run lasts or what it writes share one compilation
-        (a resume with a new --iterations, a sweep over output intervals)."""
-        return dataclasses.replace(self, **{name: getattr(_DEFAULTS, name) for name in HOST_FIELDS})
+    def step(self) -> StepConfig:
+        """The StepConfig part: what the compiled programs take, so that configs differing only
+        in run fields (a resume with a new --iterations, other output intervals) share one
+        compilation."""
+        return StepConfig(**{f.name: getattr(self, f.name) for f in dataclasses.fields(StepConfig)})
 
 
-# Fields only the host loop reads (run length, output intervals, device count): never used inside
-# a compiled step, so `Config.program` drops them from the static argument.
-HOST_FIELDS = ("iterations", "sample_every", "log_every", "checkpoint_every", "keep_checkpoints",
-               "eval_every", "eval_samples", "devices", "iters_per_dispatch", "tensorboard")
-_DEFAULTS = Config()
+def step_differences(saved: Config, requested: Config) -> list[str]:
+    """'field: saved -> requested' for each StepConfig field that differs: what a resume refuses."""
+    return [f"{f.name}: {getattr(saved, f.name)!r} -> {getattr(requested, f.name)!r}"
+            for f in dataclasses.fields(StepConfig) if getattr(saved, f.name) != getattr(requested, f.name)]
 
 
-LOSSES = ("wgan", "dcgan", "wgan-gp")
+LOSSES = tuple(OBJECTIVES)
 
 
 def _choice(config: Config, **allowed: tuple[str, ...]) -> None:

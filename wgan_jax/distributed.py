@@ -1,33 +1,18 @@
-"""Data parallelism over the devices of one machine or several, with JAX's own sharding (GSPMD).
-
-One `Mesh` with a single axis, "data", over the chosen devices (over several hosts: all devices
-of all processes, after `initialize`). The state and the dataset are
-replicated; each batch the steps draw (real images, noise) is split along that axis by
-`shard_batch`, and XLA partitions the rest: per-device convolutions, all-reduced gradients and
-BatchNorm statistics over the global batch, so the update is the single-device update on the
-same global batch, up to the order of floating-point sums. The steps stay the same pure
-functions; without a mesh `shard_batch` does nothing.
-
-Several hosts run one process each, all executing the same program (JAX's multi-controller
-model): every process loads the data and builds the same initial state from the same seed, the
-compiled chunk exchanges gradients between hosts, and only process 0 writes files.
+"""Runs over several hosts: one process per host, all executing the same program (JAX's
+multi-controller model). Every process loads the data and builds the same initial state from the
+same seed; the device mesh spans the devices of all processes (wgan_jax.programs), the compiled
+program exchanges what it must between hosts, and only process 0 writes files.
 """
 
 from __future__ import annotations
 
-import functools
 import os
 
 import jax
 import numpy as np
 from jax.experimental import multihost_utils
-from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from wgan_jax import steps
-from wgan_jax.config import Config
 from wgan_jax.errors import UserError
-
-DATA = "data"  # the mesh axis the batch is split over
 
 
 def initialize(coordinator: str | None = None, num_processes: int | None = None,
@@ -71,20 +56,6 @@ def _env_int(name: str) -> int | None:
         raise UserError(f"{name} must be an integer, got {value!r}") from None
 
 
-def device_mesh(count: int | None = None, axis: str = DATA) -> Mesh:
-    """A one-axis mesh over the first `count` devices (all by default). With several processes
-    it spans all of them: every process must own a part of the work."""
-    devices = jax.devices()
-    count = count or len(devices)
-    if jax.process_count() > 1 and count != len(devices):
-        raise UserError(f"--devices {count}: a run over {jax.process_count()} processes uses all "
-                        f"{len(devices)} devices; leave --devices unset")
-    if not 1 <= count <= len(devices):
-        raise UserError(f"--devices {count}: this machine has {len(devices)} "
-                        f"{jax.default_backend()} device(s)")
-    return Mesh(np.array(devices[:count]), (axis,))
-
-
 def barrier(name: str) -> None:
     """Waits until every process gets here (nothing to wait for in a single process)."""
     if jax.process_count() > 1:
@@ -96,28 +67,3 @@ def any_process(flag: bool) -> bool:
     if jax.process_count() == 1:
         return flag
     return bool(np.any(multihost_utils.process_allgather(np.array(flag))))
-
-
-def check_batch(config: Config, mesh: Mesh) -> None:
-    devices = mesh.devices.size
-    if config.batch_size % devices:
-        raise UserError(f"batch size {config.batch_size} does not split over {devices} devices; "
-                        f"use a multiple of {devices}")
-
-
-def replicated(mesh: Mesh) -> NamedSharding:
-    return NamedSharding(mesh, PartitionSpec())
-
-
-def replicate(tree, mesh: Mesh):
-    """Every leaf copied to every device of the mesh."""
-    return jax.device_put(tree, replicated(mesh))
-
-
-@functools.lru_cache(maxsize=8)
-def train_chunk(mesh: Mesh):
-    """`steps.train_chunk` compiled for the mesh: state and data in replicated, state and
-    metrics out replicated (explicit in/out shardings), the state donated."""
-    return jax.jit(steps._train_chunk, static_argnames=("config", "length"),
-                   in_shardings=(replicated(mesh), replicated(mesh)),
-                   out_shardings=(replicated(mesh), replicated(mesh)), donate_argnames="state")

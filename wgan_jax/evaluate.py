@@ -24,7 +24,7 @@ from wgan_jax import classifier, data, metrics, steps, viz
 from wgan_jax import config as config_lib
 from wgan_jax.config import Config
 from wgan_jax.errors import ArgumentParser, UserError
-from wgan_jax.state import EVAL, TrainState, stream
+from wgan_jax.state import EVAL, TrainState, select, stream
 
 GENERATE_BATCH = classifier.EVAL_BATCH
 
@@ -133,17 +133,14 @@ def quality_key(record: dict) -> str | None:
 
 def _load_run(workdir: Path, step: int | str | None = None
               ) -> tuple[Config, TrainState, list[dict]]:
-    from wgan_jax.checkpoint import open_step  # orbax is only needed to read a run
+    from wgan_jax.checkpoint import read_states  # orbax is only needed to read a run
+    from wgan_jax.seeds import init_states
 
-    manager, step = open_step(workdir, step)
-    try:
-        config = config_lib.from_dict(manager.metadata(step)["config"])
-        if config.seeds > 1:
-            raise UserError(f"{workdir} holds {config.seeds} batched runs: their evaluations are "
-                            f"in {workdir}/run-*/metrics.jsonl and summary.md")
-        state = manager.restore(config, step)
-    finally:
-        manager.close()
+    config, states, _ = read_states(workdir, step, init_states)
+    if config.seeds > 1:
+        raise UserError(f"{workdir} holds {config.seeds} batched runs: their evaluations are "
+                        f"in {workdir}/run-*/metrics.jsonl and summary.md")
+    state = select(states, 0)
     metrics_path = workdir / "metrics.jsonl"
     records = viz.read_metrics(metrics_path) if metrics_path.exists() else []
     return config, state, records

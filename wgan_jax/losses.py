@@ -1,8 +1,11 @@
 """The losses: Wasserstein in the seed's label convention, DCGAN's cross-entropy, WGAN-GP's
-gradient penalty. Scores are the critic's raw (linear) outputs throughout."""
+gradient penalty, and the registry of objectives (`OBJECTIVES`) the steps take them from.
+Scores are the critic's raw (linear) outputs throughout."""
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from typing import Callable
 
 import jax
@@ -34,17 +37,6 @@ def binary_cross_entropy(label: float, logits: jnp.ndarray) -> jnp.ndarray:
     return jnp.mean(label * jax.nn.softplus(-logits) + (1 - label) * jax.nn.softplus(logits))
 
 
-def critic_objective(loss: str, scores_real: jnp.ndarray, scores_fake: jnp.ndarray) -> jnp.ndarray:
-    """The critic's loss for config.loss: Wasserstein (D(fake) - D(real)) or DCGAN's cross-entropy
-    with labels 1 real / 0 fake. The gradient penalty is added by the step."""
-    return real_term(loss, scores_real) + fake_term(loss, scores_fake)
-
-
-def generator_objective(loss: str, scores_fake: jnp.ndarray) -> jnp.ndarray:
-    """The generator's loss for config.loss; for DCGAN the non-saturating one (fakes labelled 1)."""
-    return binary_cross_entropy(1.0, scores_fake) if loss == "dcgan" else generator_loss(scores_fake)
-
-
 def gradient_penalty(critic: Callable[[jnp.ndarray], jnp.ndarray], real: jnp.ndarray,
                      fake: jnp.ndarray, mix: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
     """WGAN-GP's mean (||grad_x D(x_hat)||_2 - 1)^2 over x_hat = mix * real + (1 - mix) * fake,
@@ -69,13 +61,38 @@ def safe_norm(x: jnp.ndarray) -> jnp.ndarray:
     return jnp.where(positive, jnp.sqrt(jnp.where(positive, squared, 1.0)), 0.0)
 
 
-def real_term(loss: str, scores_real: jnp.ndarray) -> jnp.ndarray:
-    """The real batch's part of the critic loss (Keras' train_on_batch(real, label))."""
-    return binary_cross_entropy(1.0, scores_real) if loss == "dcgan" \
-        else wasserstein_loss(REAL, scores_real)
+Term = Callable[[jnp.ndarray], jnp.ndarray]
 
 
-def fake_term(loss: str, scores_fake: jnp.ndarray) -> jnp.ndarray:
-    """The fake batch's part of the critic loss."""
-    return binary_cross_entropy(0.0, scores_fake) if loss == "dcgan" \
-        else wasserstein_loss(FAKE, scores_fake)
+@dataclasses.dataclass(frozen=True)
+class Objective:
+    """What one `Config.loss` trains: the critic's loss as a real-batch term plus a fake-batch
+    term (apart, since the seed's Keras program updates on each in turn), the generator's loss,
+    and how the critic is kept Lipschitz: by clipping its weights, or by the gradient penalty."""
+
+    real: Term  # the real batch's part of the critic loss
+    fake: Term  # the fake batch's part of the critic loss
+    generator: Term  # the generator's loss on the critic's scores of its images
+    clipped: bool  # clip the critic's parameters to [-clip, clip] around each update
+    penalised: bool  # add gp_weight times the gradient penalty to the critic loss
+
+    def critic(self, scores_real: jnp.ndarray, scores_fake: jnp.ndarray) -> jnp.ndarray:
+        return self.real(scores_real) + self.fake(scores_fake)
+
+
+_wasserstein_real = functools.partial(wasserstein_loss, REAL)
+_wasserstein_fake = functools.partial(wasserstein_loss, FAKE)
+
+OBJECTIVES: dict[str, Objective] = {
+    # The WGAN (the seed): critic loss D(fake) - D(real), generator loss -D(G(z)), weight clipping.
+    "wgan": Objective(_wasserstein_real, _wasserstein_fake, generator_loss, clipped=True,
+                      penalised=False),
+    # DCGAN: cross-entropy with labels 1 real / 0 fake, the non-saturating generator loss
+    # (fakes labelled 1).
+    "dcgan": Objective(functools.partial(binary_cross_entropy, 1.0),
+                       functools.partial(binary_cross_entropy, 0.0),
+                       functools.partial(binary_cross_entropy, 1.0), clipped=False, penalised=False),
+    # WGAN-GP: the Wasserstein losses, the gradient penalty instead of clipping.
+    "wgan-gp": Objective(_wasserstein_real, _wasserstein_fake, generator_loss, clipped=False,
+                         penalised=True),
+}

@@ -28,7 +28,7 @@ from wgan_jax import config as config_lib
 from wgan_jax import steps
 from wgan_jax.config import Config
 from wgan_jax.errors import ArgumentParser, UserError
-from wgan_jax.state import init_state
+from wgan_jax.state import init_state, select
 
 @dataclasses.dataclass(frozen=True)
 class Pretrained:
@@ -64,10 +64,8 @@ def load(name: str, where: Path | None = None) -> Pretrained:
 
 
 def _variables_template(config: Config) -> dict:
-    state = jax.eval_shape(init_state, config.program(), jax.random.PRNGKey(0))
-    zeros = lambda x: np.zeros(x.shape, x.dtype)  # noqa: E731
-    return {"params": jax.tree_util.tree_map(zeros, state.gen_params),
-            "batch_stats": jax.tree_util.tree_map(zeros, state.gen_stats)}
+    state = jax.eval_shape(init_state, config.step(), jax.random.PRNGKey(0))
+    return jax.tree_util.tree_map(lambda x: np.zeros(x.shape, x.dtype), state.gen.variables)
 
 
 def export(workdir: str | Path, name: str, step: int | None = None, samples: int = 10000,
@@ -75,28 +73,23 @@ def export(workdir: str | Path, name: str, step: int | None = None, samples: int
     """Evaluates a run's generator (its checkpoint at `step`, the latest by default; the
     averaged one where the run kept an average, unless `averaged` is False) and writes it with
     its card as generator `name`; returns the card."""
-    from wgan_jax.checkpoint import Checkpoints  # orbax and the evaluation only to export
+    from wgan_jax.checkpoint import read_states  # orbax and the evaluation only to export
     from wgan_jax.evaluate import Evaluator
+    from wgan_jax.seeds import init_states
 
     workdir, where = Path(workdir), where or folder()
-    manager = Checkpoints(workdir)
-    try:
-        meta = manager.metadata(step)
-        config = config_lib.from_dict(meta["config"])
-        if config.seeds > 1:
-            raise UserError(f"{workdir} holds {config.seeds} batched runs; export one run")
-        state = manager.restore(config, step)
-    finally:
-        manager.close()
-    averaged = averaged and bool(config.ema)
-    variables = jax.device_get(steps.variables_of(state, config.program(), averaged))
+    config, states, dataset = read_states(workdir, step, init_states)
+    if config.seeds > 1:
+        raise UserError(f"{workdir} holds {config.seeds} batched runs; export one run")
+    state, averaged = select(states, 0), averaged and bool(config.ema)
+    variables = jax.device_get(steps.variables_of(state, config.step(), averaged))
     evaluator = Evaluator(config, samples)
-    record = evaluator.finish(evaluator.dispatch_images(evaluator.images(variables, config.program())))
+    record = evaluator.finish(evaluator.dispatch_images(evaluator.images(variables, config.step())))
     card = {"name": name, "dataset": config.dataset, "iterations": int(state.step),
             "averaged": averaged, "command": command, "samples": evaluator.samples,
             "eval_seed": config.seed, "evaluation": record,
-            "train_sha256": meta["dataset"]["sha256"], "backend": jax.default_backend(),
-            "jax": jax.__version__, "config": config_lib.to_dict(config.program())}
+            "train_sha256": dataset["sha256"], "backend": jax.default_backend(),
+            "jax": jax.__version__, "config": config_lib.to_dict(config)}
     where.mkdir(parents=True, exist_ok=True)
     (where / f"{name}.msgpack").write_bytes(flax.serialization.to_bytes(variables))
     (where / f"{name}.json").write_text(json.dumps(card, indent=2) + "\n")

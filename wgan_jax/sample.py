@@ -19,10 +19,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from wgan_jax import config as config_lib
 from wgan_jax import pretrained, seeds, steps, viz
-from wgan_jax.checkpoint import open_step, parse_step
+from wgan_jax.checkpoint import parse_step, read_states
 from wgan_jax.config import Config
+from wgan_jax.state import select
 from wgan_jax.errors import ArgumentParser, UserError
 
 FORMATS = ("grid", "png-dir", "npz")
@@ -35,17 +35,11 @@ def from_run(workdir: str | Path, step: int | str | None = None, run: int | None
     """The config and generator variables of a run's checkpoint (`step`: an iteration, "best",
     else the latest); in a folder of batched runs, run `run`'s."""
     workdir = Path(workdir)
-    manager, step = open_step(workdir, step)
-    try:
-        config = config_lib.from_dict(manager.metadata(step)["config"])
-        _check_run(config, run, workdir)
-        state = manager.restore(config, step)
-    finally:
-        manager.close()
-    if config.seeds > 1:
-        state, config = seeds.select(state, run), seeds.run_configs(config)[run]
-    program = config.program()
-    return program, jax.device_get(steps.variables_of(state, program))
+    saved = read_states(workdir, step, seeds.init_states)
+    _check_run(saved.config, run, workdir)
+    run = run or 0
+    program = seeds.run_configs(saved.config)[run].step()
+    return program, jax.device_get(steps.variables_of(select(saved.states, run), program))
 
 
 def _check_run(config: Config, run: int | None, workdir: Path) -> None:

@@ -9,9 +9,10 @@ import flax.struct
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 
 from wgan_jax import models, optim
-from wgan_jax.config import Config
+from wgan_jax.config import StepConfig
 
 # Independent random streams, all folded out of the state's one root key. A critic update uses
 # fold_in(stream(key, CRITIC), critic_updates), a generator update fold_in(stream(key, GENERATOR),
@@ -26,20 +27,36 @@ def stream(key: jax.Array, name: int) -> jax.Array:
 
 
 @flax.struct.dataclass
+class NetState:
+    """One trained network: what `apply` takes, and its optimizer's state."""
+
+    params: Any  # trainable parameters (the critic's: the clipped ones)
+    stats: Any  # BatchNorm running statistics ({} without BatchNorm)
+    opt: Any  # optimizer state
+
+    @property
+    def variables(self) -> dict:
+        """The network's variables as Flax's `apply` takes them."""
+        return {"params": self.params, "batch_stats": self.stats}
+
+    def update(self, grads, tx, stats=None) -> "NetState":
+        """One optimizer step on `grads` with optax transformation `tx`, and the BatchNorm
+        statistics the step's forward passes left (`stats`; default: unchanged)."""
+        updates, opt = tx.update(grads, self.opt, self.params)
+        return NetState(optax.apply_updates(self.params, updates),
+                        self.stats if stats is None else stats, opt)
+
+
+@flax.struct.dataclass
 class TrainState:
-    gen_params: Any  # generator trainable parameters
-    gen_stats: Any  # generator BatchNorm running statistics
-    critic_params: Any  # critic trainable parameters (the clipped ones)
-    critic_stats: Any  # critic BatchNorm running statistics ({} without BatchNorm)
-    # The averaged generator's parameters and BatchNorm statistics (config.ema); {} when off.
-    ema_params: Any
-    ema_stats: Any
-    gen_opt: Any  # generator optimizer state
-    critic_opt: Any  # critic optimizer state
+    gen: NetState  # the generator
+    critic: NetState  # the critic
+    # The averaged generator's variables {"params", "batch_stats"} (config.ema); {} when off.
+    ema: Any
     key: jax.Array  # root PRNG key of the run (raw uint32[2]); never consumed directly
-    # The two learning rates and the clip bound (Config.critic_lr(), generator_lr(), clip), held
-    # as f32 scalars rather than compiled in, so runs batched with jax.vmap (wgan_jax.seeds) can
-    # each have their own.
+    # The two learning rates and the clip bound (StepConfig.critic_lr(), generator_lr(), clip),
+    # held as f32 scalars rather than compiled in, so that the runs of one program
+    # (wgan_jax.seeds) can each have their own.
     lr_critic: jax.Array
     lr_generator: jax.Array
     clip: jax.Array
@@ -48,7 +65,7 @@ class TrainState:
 
 
 @functools.partial(jax.jit, static_argnames="config")
-def init_state(config: Config, key: jax.Array) -> TrainState:
+def init_state(config: StepConfig, key: jax.Array) -> TrainState:
     """Fresh networks (Glorot init), zeroed optimizer states, counters at 0.
 
     The critic starts unclipped, as in the paper and the seed: the clip follows each update.
@@ -59,22 +76,45 @@ def init_state(config: Config, key: jax.Array) -> TrainState:
     images = jnp.zeros((1, *config.image_shape), jnp.float32)
     gen_vars = generator.init(gen_key, z, train=False)
     critic_vars = critic.init(critic_key, images, train=False)
-    critic_params = critic_vars["params"]
     tx = optim.optimizer(config)
-    averaged = config.ema > 0  # the average starts at the initial generator
     return TrainState(
-        gen_params=gen_vars["params"], gen_stats=gen_vars["batch_stats"],
-        critic_params=critic_params, critic_stats=critic_vars.get("batch_stats", {}),
-        ema_params=gen_vars["params"] if averaged else {},
-        ema_stats=gen_vars["batch_stats"] if averaged else {},
-        gen_opt=tx.init(gen_vars["params"]), critic_opt=tx.init(critic_params),
+        gen=NetState(gen_vars["params"], gen_vars["batch_stats"], tx.init(gen_vars["params"])),
+        critic=NetState(critic_vars["params"], critic_vars.get("batch_stats", {}),
+                        tx.init(critic_vars["params"])),
+        ema=dict(gen_vars) if config.ema else {},  # the average starts at the initial generator
         key=key, lr_critic=jnp.asarray(config.critic_lr(), jnp.float32),
         lr_generator=jnp.asarray(config.generator_lr(), jnp.float32),
         clip=jnp.asarray(config.clip, jnp.float32),
         step=jnp.zeros((), jnp.int32), critic_updates=jnp.zeros((), jnp.int32))
 
 
+def select(states: TrainState, index: int) -> TrainState:
+    """Run `index`'s state out of states stacked along a leading run axis."""
+    return jax.tree_util.tree_map(lambda x: x[index], states)
+
+
+def abstract(states_fn, config: StepConfig, sharding: jax.sharding.Sharding) -> TrainState:
+    """The shapes and dtypes `states_fn(config)` returns, placed with `sharding`: a restore
+    target, read without computing anything."""
+    shapes = jax.eval_shape(states_fn, config)
+    return jax.tree_util.tree_map(
+        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding), shapes)
+
+
+@jax.jit
+def _finite_leaves(state: TrainState) -> dict[str, jax.Array]:
+    return {jax.tree_util.keystr(path): jnp.all(jnp.isfinite(x))
+            for path, x in jax.tree_util.tree_leaves_with_path(state)
+            if jnp.issubdtype(x.dtype, jnp.floating)}
+
+
+def nonfinite_parts(state: TrainState) -> list[str]:
+    """The parts of the state (".gen.params", ".critic.opt", ...) holding a NaN or an infinity."""
+    bad = [path for path, ok in jax.device_get(_finite_leaves(state)).items() if not ok]
+    return sorted({".".join(path.split(".")[:3]).split("[")[0].lstrip(".") for path in bad})
+
+
 def iteration(state: TrainState) -> int:
     """Generator iterations done. Read from this process's first copy of the counter, which every
-    batched run and every device shares, so it also works on a state spread over processes."""
+    run of a batch and every device shares, so it also works on a state spread over processes."""
     return int(np.ravel(state.step.addressable_shards[0].data)[0])

@@ -31,7 +31,7 @@ import optax
 
 from wgan_jax import losses, models, optim
 from wgan_jax.config import Config
-from wgan_jax.state import BN_STATS, CRITIC, GENERATOR, PENALTY, TrainState, stream
+from wgan_jax.state import BN_STATS, CRITIC, GENERATOR, PENALTY, NetState, TrainState, stream
 
 Metrics = dict[str, jax.Array]
 
@@ -68,20 +68,20 @@ def _fake_batch(state: TrainState, noise_key: jax.Array, config: Config) -> tupl
     """A fake batch for the critic, and the generator's running statistics after making it."""
     generator, _ = models.build(config)
     z = shard_batch(jax.random.normal(noise_key, (config.batch_size, config.latent_dim)))
-    variables = {"params": state.gen_params, "batch_stats": state.gen_stats}
     if config.fake_batches == "inference":
-        return jax.lax.stop_gradient(generator.apply(variables, z, train=False)), state.gen_stats
-    images, updated = generator.apply(variables, z, train=True, mutable=["batch_stats"])
+        return jax.lax.stop_gradient(generator.apply(state.gen.variables, z, train=False)), state.gen.stats
+    images, updated = generator.apply(state.gen.variables, z, train=True, mutable=["batch_stats"])
     return jax.lax.stop_gradient(images), updated["batch_stats"]
 
 
-def _clip(params, stats, bound: jax.Array, config: Config):
+def _clip(net: NetState, bound: jax.Array, config: Config) -> NetState:
     """The WGAN clip of the critic's parameters (and, with clip_batch_stats, its statistics) to
-    [-bound, bound], bound being the state's clip."""
-    if config.loss != "wgan":
-        return params, stats
-    return (optim.clip_params(params, bound),
-            optim.clip_params(stats, bound) if config.clip_batch_stats else stats)
+    [-bound, bound], bound being the state's clip; the critic unchanged for other losses."""
+    if not losses.OBJECTIVES[config.loss].clipped:
+        return net
+    return net.replace(params=optim.clip_params(net.params, bound),
+                       stats=optim.clip_params(net.stats, bound) if config.clip_batch_stats
+                       else net.stats)
 
 
 def _critic_scores(critic, params, stats, images, dropout_key):
@@ -94,34 +94,37 @@ def _critic_scores(critic, params, stats, images, dropout_key):
 def _critic_update(state: TrainState, data: jax.Array, keys: jax.Array, fake: jax.Array,
                    config: Config) -> tuple[TrainState, Metrics]:
     _, critic = models.build(config)
-    tx = optim.optimizer(config, state.lr_critic)
+    objective = losses.OBJECTIVES[config.loss]
     real = real_batch(data, keys[0], config.batch_size)
-    params, stats = state.critic_params, state.critic_stats
+    net = state.critic
     if config.clip_when == "before":
-        params, stats = _clip(params, stats, state.clip, config)
+        net = _clip(net, state.clip, config)
     if config.keras_exact:
-        return _keras_critic_update(state, params, stats, real, fake, keys, config)
+        return _keras_critic_update(state, net, real, fake, keys, config)
 
     def loss_fn(params):
-        scores_real, new_stats = _critic_scores(critic, params, stats, real, keys[2])
+        scores_real, new_stats = _critic_scores(critic, params, net.stats, real, keys[2])
         scores_fake, new_stats = _critic_scores(critic, params, new_stats, fake, keys[3])
-        loss = losses.critic_objective(config.loss, scores_real, scores_fake)
+        loss = objective.critic(scores_real, scores_fake)
         aux = {"wasserstein_estimate": jnp.mean(scores_real) - jnp.mean(scores_fake)}
-        if config.loss == "wgan-gp":
+        if objective.penalised:
             mix_key = jax.random.fold_in(stream(state.key, PENALTY), state.critic_updates)
             penalty = _penalty(critic, params, real, fake, mix_key)
             loss = loss + config.gp_weight * penalty
             aux["gradient_penalty"] = penalty
         return loss, (new_stats, aux)
 
-    (loss, (stats, aux)), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
-    updates, opt_state = tx.update(grads, state.critic_opt, params)
-    params = optax.apply_updates(params, updates)
+    (loss, (stats, aux)), grads = jax.value_and_grad(loss_fn, has_aux=True)(net.params)
+    net = net.update(grads, optim.optimizer(config, state.lr_critic), stats)
+    return _after_critic_update(state, net, config), {"critic_loss": loss, **aux}
+
+
+def _after_critic_update(state: TrainState, net: NetState, config: Config) -> TrainState:
+    """The state with the updated critic `net` (clipped, under clip_when "after") and the update
+    counted."""
     if config.clip_when == "after":
-        params, stats = _clip(params, stats, state.clip, config)
-    state = state.replace(critic_params=params, critic_stats=stats, critic_opt=opt_state,
-                          critic_updates=state.critic_updates + 1)
-    return state, {"critic_loss": loss, **aux}
+        net = _clip(net, state.clip, config)
+    return state.replace(critic=net, critic_updates=state.critic_updates + 1)
 
 
 def _penalty(critic, params, real: jax.Array, fake: jax.Array, mix_key: jax.Array) -> jax.Array:
@@ -135,37 +138,32 @@ def _penalty(critic, params, real: jax.Array, fake: jax.Array, mix_key: jax.Arra
     return penalty
 
 
-def _keras_critic_update(state, params, stats, real, fake, keys, config):
+def _keras_critic_update(state, net, real, fake, keys, config):
     """The seed's critic step: `train_on_batch(real, -1)`, then `train_on_batch(fake, +1)`, each
     a full optimizer update, then the clip. The losses are those train_on_batch returns (before
     each update); the seed prints 1 - their mean."""
     _, critic = models.build(config)
     tx = optim.optimizer(config, state.lr_critic)
-    opt_state, halves = state.critic_opt, []
-    for images, dropout_key, term in ((real, keys[2], losses.real_term),
-                                      (fake, keys[3], losses.fake_term)):
+    objective, halves = losses.OBJECTIVES[config.loss], []
+    for images, dropout_key, term in ((real, keys[2], objective.real),
+                                      (fake, keys[3], objective.fake)):
         def loss_fn(p, images=images, dropout_key=dropout_key, term=term):
-            scores, new_stats = _critic_scores(critic, p, stats, images, dropout_key)
-            return term(config.loss, scores), new_stats
+            scores, new_stats = _critic_scores(critic, p, net.stats, images, dropout_key)
+            return term(scores), new_stats
 
-        (half, stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
-        updates, opt_state = tx.update(grads, opt_state, params)
-        params = optax.apply_updates(params, updates)
+        (half, stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(net.params)
+        net = net.update(grads, tx, stats)
         halves.append(half)
-    if config.clip_when == "after":
-        params, stats = _clip(params, stats, state.clip, config)
     loss = halves[0] + halves[1]
-    state = state.replace(critic_params=params, critic_stats=stats, critic_opt=opt_state,
-                          critic_updates=state.critic_updates + 1)
-    return state, {"critic_loss": loss, "wasserstein_estimate": -loss,
-                   "seed_d_loss": 1.0 - 0.5 * loss}
+    return _after_critic_update(state, net, config), {
+        "critic_loss": loss, "wasserstein_estimate": -loss, "seed_d_loss": 1.0 - 0.5 * loss}
 
 
 def _critic_step_with(state: TrainState, data: jax.Array, keys: jax.Array,
                       config: Config) -> tuple[TrainState, Metrics]:
     fake, gen_stats = _fake_batch(state, keys[1], config)
     if config.fake_batches == "train-update":
-        state = state.replace(gen_stats=gen_stats)
+        state = state.replace(gen=state.gen.replace(stats=gen_stats))
     return _critic_update(state, data, keys, fake, config)
 
 
@@ -222,17 +220,15 @@ def _generator_step(state: TrainState, config: Config) -> tuple[TrainState, Metr
     z = shard_batch(jax.random.normal(noise_key, (config.batch_size, config.latent_dim)))
 
     def loss_fn(params):
-        fake, updated = generator.apply({"params": params, "batch_stats": state.gen_stats}, z,
+        fake, updated = generator.apply({"params": params, "batch_stats": state.gen.stats}, z,
                                         train=True, mutable=["batch_stats"])
-        scores, _ = _critic_scores(critic, state.critic_params, state.critic_stats, fake,
+        scores, _ = _critic_scores(critic, state.critic.params, state.critic.stats, fake,
                                    dropout_key)
-        return losses.generator_objective(config.loss, scores), updated["batch_stats"]
+        return losses.OBJECTIVES[config.loss].generator(scores), updated["batch_stats"]
 
-    (loss, stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.gen_params)
-    tx = optim.optimizer(config, state.lr_generator)
-    updates, opt_state = tx.update(grads, state.gen_opt, state.gen_params)
-    state = _average(state.replace(gen_params=optax.apply_updates(state.gen_params, updates),
-                                   gen_stats=stats, gen_opt=opt_state), config)
+    (loss, stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.gen.params)
+    gen = state.gen.update(grads, optim.optimizer(config, state.lr_generator), stats)
+    state = _average(state.replace(gen=gen), config)
     state = state.replace(step=state.step + 1)
     metrics = {"generator_loss": loss}
     if config.keras_exact:
@@ -253,8 +249,7 @@ def _average(state: TrainState, config: Config) -> TrainState:
     if not config.ema:
         return state
     rate = 1.0 - ema_decay(state.step, config)
-    return state.replace(ema_params=optax.incremental_update(state.gen_params, state.ema_params, rate),
-                         ema_stats=optax.incremental_update(state.gen_stats, state.ema_stats, rate))
+    return state.replace(ema=optax.incremental_update(state.gen.variables, state.ema, rate))
 
 
 def _last_critic_metrics(result: tuple[TrainState, Metrics]) -> tuple[TrainState, Metrics]:
@@ -276,31 +271,20 @@ def _train_step(state: TrainState, data: jax.Array, config: Config) -> tuple[Tra
     return state, {**critic_metrics, **generator_metrics}
 
 
-def _train_chunk(state: TrainState, data: jax.Array, config: Config,
-                 length: int) -> tuple[TrainState, Metrics]:
-    """`length` generator iterations in one dispatch; metrics stacked, shape (length,)."""
-    if length == 1:  # no outer scan: XLA:CPU runs a scan of scans far slower
-        state, metrics = _train_step(state, data, config)
-        return state, jax.tree_util.tree_map(lambda m: m[None], metrics)
-    return jax.lax.scan(lambda carry, _: _train_step(carry, data, config), state, None,
-                        length=length)
-
-
 def generator_variables(state: TrainState, config: Config, averaged: bool = True) -> dict:
     """The variables images are drawn with: the averaged generator's when config.ema is on and
     `averaged`, else the trained generator's. Under ema_stats "recomputed" the averaged weights
     get the batch statistics of RECOMPUTE_SAMPLES latent vectors from the run's own fixed
     stream, so the same weights always get the same statistics."""
     if not (config.ema and averaged):
-        return {"params": state.gen_params, "batch_stats": state.gen_stats}
+        return state.gen.variables
     if config.ema_stats == "averaged":
-        return {"params": state.ema_params, "batch_stats": state.ema_stats}
+        return state.ema
     # Momentum 0 makes the "running" statistics after one training-mode pass the batch's own.
     generator, _ = models.build(dataclasses.replace(config, bn_momentum=0.0))
     z = jax.random.normal(stream(state.key, BN_STATS), (RECOMPUTE_SAMPLES, config.latent_dim))
-    _, updated = generator.apply({"params": state.ema_params, "batch_stats": state.ema_stats}, z,
-                                 train=True, mutable=["batch_stats"])
-    return {"params": state.ema_params, "batch_stats": updated["batch_stats"]}
+    _, updated = generator.apply(state.ema, z, train=True, mutable=["batch_stats"])
+    return {"params": state.ema["params"], "batch_stats": updated["batch_stats"]}
 
 
 def _draw(variables: dict, z: jax.Array, config: Config) -> jax.Array:
@@ -320,7 +304,8 @@ critic_step = _static(_critic_step)
 critic_steps = _static(_critic_steps)
 #: One generator update.
 generator_step = _static(_generator_step)
-#: One generator iteration: `critic_steps` then `generator_step`.
+#: One generator iteration: `critic_steps` then `generator_step`. The training programs
+#: (wgan_jax.programs) are built from it.
 train_step = _static(_train_step)
 #: Images in [-1, 1] from latent vectors z (B, latent_dim), BatchNorm in inference mode; the
 #: averaged generator's when config.ema is on, unless averaged=False.
@@ -330,5 +315,3 @@ generate = jax.jit(_generate, static_argnames=("config", "averaged"))
 draw = _static(_draw)
 #: `generator_variables`, compiled (the recomputed statistics are a generator pass).
 variables_of = jax.jit(generator_variables, static_argnames=("config", "averaged"))
-#: `length` train steps per dispatch, for the host loop; donates (consumes) its input state.
-train_chunk = jax.jit(_train_chunk, static_argnames=("config", "length"), donate_argnames="state")

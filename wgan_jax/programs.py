@@ -1,0 +1,154 @@
+"""The compiled programs of a training run: R runs (R = config.seeds, 1 for a single run) on a
+2-D device mesh ("runs", "data"), built by one factory from the pure steps.
+
+Every leaf of the state has a leading run axis, split over the mesh's "runs" axis: whole runs
+per device, and runs never exchange anything. Each run's batch is split over the "data" axis
+(data parallel with JAX's sharding: `steps.shard_batch` marks the batch, XLA partitions the rest
+and all-reduces gradients and BatchNorm statistics), and the state is replicated along it. A
+single device is a 1x1 mesh. The programs are a `jax.shard_map`, manual over "runs" only,
+around the runs of one device: vmapped into one program, or, on the CPU, where XLA runs vmapped
+(grouped) convolutions slowly, the single-run step applied to each in turn. Metrics and images
+come out replicated, so that every process of a multi-host run can read them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from wgan_jax import steps
+from wgan_jax.config import Config, StepConfig
+from wgan_jax.errors import UserError
+from wgan_jax.state import TrainState, select
+
+RUNS, DATA = "runs", "data"  # the mesh axes: whole runs, and the batch of each run
+
+
+def device_mesh(config: Config) -> Mesh:
+    """The ("runs", "data") mesh over config.devices devices (0: all; all of every process when
+    several run): runs spread over gcd(seeds, devices) of them, each batch over the rest."""
+    devices = jax.devices()
+    count = config.devices or len(devices)
+    if jax.process_count() > 1 and count != len(devices):
+        raise UserError(f"--devices {count}: a run over {jax.process_count()} processes uses all "
+                        f"{len(devices)} devices; leave --devices unset")
+    if not 1 <= count <= len(devices):
+        raise UserError(f"--devices {count}: this machine has {len(devices)} "
+                        f"{jax.default_backend()} device(s)")
+    runs = math.gcd(config.seeds, count)
+    data = count // runs
+    if config.batch_size % data:
+        which = f" (each of the {config.seeds} runs gets {data} of the {count})" if runs > 1 else ""
+        raise UserError(f"batch size {config.batch_size} does not split over {data} devices"
+                        f"{which}; use a multiple of {data}")
+    return Mesh(np.array(devices[:count]).reshape(runs, data), (RUNS, DATA))
+
+
+def batching(config: Config) -> str:
+    """"vmap" or "loop": the config's seed_batching, with "auto" decided per backend."""
+    if config.seed_batching != "auto":
+        return config.seed_batching
+    return "loop" if jax.default_backend() == "cpu" else "vmap"
+
+
+@dataclasses.dataclass(frozen=True)
+class Programs:
+    """A run's compiled programs and where their inputs live."""
+
+    mesh: Mesh
+    # (states, images) -> (states, metrics {name: (R,)}): one generator iteration of every run;
+    # consumes (donates) its input states.
+    train: Callable
+    # (states, z (R, B, latent_dim)) -> images (R, B, H, W, C): each run's own samples.
+    generate: Callable
+
+    @property
+    def states_sharding(self) -> NamedSharding:
+        """Every state leaf split along its leading run axis."""
+        return NamedSharding(self.mesh, PartitionSpec(RUNS))
+
+    def place_states(self, states: TrainState) -> TrainState:
+        return jax.device_put(states, self.states_sharding)
+
+    def place_data(self, images: np.ndarray) -> jax.Array:
+        return jax.device_put(images, NamedSharding(self.mesh, PartitionSpec()))
+
+    def place_noise(self, z: jax.Array) -> jax.Array:
+        return jax.device_put(z, self.states_sharding)
+
+
+@functools.lru_cache(maxsize=8)
+def build(config: StepConfig, how: str, mesh: Mesh) -> Programs:
+    """The programs of `config`'s runs on `mesh`, batched per device as `how` ("vmap" or
+    "loop") says; cached, so that a resume in the same process compiles nothing new. Under
+    "loop" with several runs per device, one program for one run per device is compiled and
+    dispatched for each of them in turn: a program holding every run's step would compile
+    several times longer (XLA's compile time grows with the program)."""
+    per_device = config.seeds // mesh.shape[RUNS]
+    if how == "loop" and per_device > 1:
+        return _in_turn(_one_program(config, how, mesh), per_device)
+    return _one_program(config, how, mesh)
+
+
+def _one_program(config: StepConfig, how: str, mesh: Mesh) -> Programs:
+    runs, whole = NamedSharding(mesh, PartitionSpec(RUNS)), NamedSharding(mesh, PartitionSpec())
+    spec = PartitionSpec(RUNS)
+
+    def train(states, images):
+        return _over_runs(how, lambda state: steps.train_step(state, images, config), states)
+
+    def generate(states, z):
+        return _over_runs(how, lambda state, z: steps.generate(state, z, config), states, z)
+
+    train = jax.shard_map(train, mesh=mesh, in_specs=(spec, PartitionSpec()), out_specs=spec,
+                          axis_names={RUNS})
+    generate = jax.shard_map(generate, mesh=mesh, in_specs=spec, out_specs=spec,
+                             axis_names={RUNS})
+    return Programs(mesh, jax.jit(train, in_shardings=(runs, whole), out_shardings=(runs, whole),
+                                  donate_argnums=0),
+                    jax.jit(generate, in_shardings=(runs, runs), out_shardings=whole))
+
+
+def _in_turn(one: Programs, count: int) -> Programs:
+    """`one` (programs for one run per device) applied to `count` slices of the runs in turn:
+    slice j holds run j of every device's block, so slicing and joining move nothing between
+    devices."""
+    spread = NamedSharding(one.mesh, PartitionSpec(RUNS))
+
+    def joined(trees):  # run j of block d is slice j's entry d
+        return jax.tree_util.tree_map(
+            lambda *xs: jnp.stack(xs, axis=1).reshape(-1, *xs[0].shape[1:]), *trees)
+
+    split = jax.jit(lambda tree: [jax.tree_util.tree_map(lambda x: x[j::count], tree)
+                                  for j in range(count)], out_shardings=spread)
+    join_spread, join = jax.jit(joined, out_shardings=spread), jax.jit(joined)
+
+    def train(states, images):
+        outputs = [one.train(part, images) for part in split(states)]
+        return join_spread([o[0] for o in outputs]), join([o[1] for o in outputs])
+
+    def generate(states, z):
+        return join([one.generate(part, noise) for part, noise in zip(split(states), split(z))])
+
+    return Programs(one.mesh, train, generate)
+
+
+def _over_runs(how: str, fn: Callable, states: TrainState, *per_run: jax.Array):
+    """`fn(state, *inputs)` for each run of `states` (and its slice of each of `per_run`), the
+    results stacked along a leading run axis."""
+    if how == "vmap":
+        # The runs share their iteration count, so it enters unbatched: the official schedule's
+        # lax.cond on it stays a branch, where a batched predicate would make vmap run both the
+        # 100- and the n_critic-update branch every iteration.
+        axes = jax.tree_util.tree_map(lambda _: 0, states).replace(step=None)
+        return jax.vmap(fn, in_axes=(axes, *[0] * len(per_run)))(
+            states.replace(step=states.step[0]), *per_run)
+    outputs = [fn(select(states, i), *(x[i] for x in per_run)) for i in range(states.step.shape[0])]
+    return jax.tree_util.tree_map(lambda *leaves: jnp.stack(leaves), *outputs)

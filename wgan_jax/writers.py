@@ -1,0 +1,144 @@
+"""Everything a run writes besides its checkpoints: config.json, metrics.jsonl, sample grids,
+losses.png and TensorBoard events (`Writer`, one per run), the best checkpoint (`Best`), and the
+summary of several runs. Only process 0 of a multi-process run writes; the others keep the
+records, which every process needs to agree on what happened.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from wgan_jax import config as config_lib
+from wgan_jax import data, seeds, viz
+from wgan_jax.checkpoint import Checkpoints
+from wgan_jax.config import Config
+from wgan_jax.errors import UserError, write_failed
+from wgan_jax.evaluate import quality_key
+from wgan_jax.events import EventWriter
+
+
+class Writer:
+    """Everything one run writes into its folder except checkpoints. Only process 0 of a
+    multi-process run writes (`active` False elsewhere): the others keep the records only."""
+
+    def __init__(self, workdir: Path, config: Config, dataset: data.Dataset, start: int,
+                 active: bool = True, run: dict | None = None, events: Path | None = None):
+        self.workdir, self.active, self.events = workdir, active, None
+        metrics_path = workdir / "metrics.jsonl"
+        # On resume keep the complete records up to the checkpoint; later ones are recomputed
+        # exactly. `damaged` counts lines that were no record (a write cut off by a crash).
+        self.records, self.damaged = [], 0
+        if start and metrics_path.exists():
+            records, self.damaged = viz.read_records(metrics_path)
+            self.records = [r for r in records if r["iteration"] <= start]
+        if not active:
+            return
+        try:
+            (workdir / "samples").mkdir(parents=True, exist_ok=True)
+            record = {**config_lib.to_dict(config), **(run or {}), "dataset_source": dataset.name,
+                      "dataset_size": int(len(dataset.images)), "backend": jax.default_backend(),
+                      "processes": jax.process_count(),
+                      "machine_devices": [str(d) for d in jax.devices()]}
+            (workdir / "config.json").write_text(json.dumps(record, indent=2) + "\n")
+            self.metrics_file = open(metrics_path, "w")
+        except OSError as err:
+            raise UserError(f"cannot write to workdir {workdir}: {err.strerror or err}") from None
+        for r in self.records:
+            self.metrics_file.write(json.dumps(r) + "\n")
+        self.metrics_file.flush()
+        if events is not None:
+            self.events = EventWriter(events, start)
+
+    def log(self, record: dict) -> None:
+        self.records.append(record)
+        if self.active:
+            try:
+                self.metrics_file.write(json.dumps(record) + "\n")
+                self.metrics_file.flush()
+            except OSError as err:
+                raise write_failed(self.workdir / "metrics.jsonl", err) from None
+        if self.events:
+            self.events.record(record)
+
+    def samples(self, images: np.ndarray, name: str, step: int) -> None:
+        path = self.workdir / "samples" / f"{name}.png"
+        if self.active:
+            try:
+                viz.save_grid(images, path)
+            except OSError as err:
+                raise write_failed(path, err) from None
+        if self.events:
+            self.events.image(viz.grid(images), step)
+
+    def final(self) -> dict:
+        """The run's last log record merged with its last evaluation record."""
+        logged = [r for r in self.records if "critic_loss" in r]
+        evaluated = [r for r in self.records if "critic_loss" not in r]
+        return {**(evaluated[-1] if evaluated else {}), **(logged[-1] if logged else {})}
+
+    def close(self) -> None:
+        if not self.active:
+            return
+        try:
+            if self.events:
+                self.events.close()
+            self.metrics_file.close()
+            if self.records:
+                viz.plot_losses(self.records, self.workdir / "losses.png")
+        except OSError as err:
+            raise write_failed(f"{self.workdir / 'metrics.jsonl'} or losses.png", err) from None
+
+
+class Best:
+    """Keeps the checkpoint whose evaluation scored the lowest Fréchet distance so far (the mean
+    over batched runs) in workdir/best_checkpoint/. The state of an evaluation point is donated
+    to the next chunk before its score is back, so `candidate` keeps a device copy until `offer`
+    gets the score. Off without evaluation, and with several processes (only process 0 scores,
+    and a save needs them all)."""
+
+    def __init__(self, workdir: Path, writers: list[Writer], active: bool):
+        self.checkpoints = Checkpoints(workdir, best=True) if active else None
+        self.best = min(self._scores(writers).values(), default=math.inf)
+
+    @staticmethod
+    def _scores(writers: list[Writer]) -> dict[int, float]:
+        """Mean Fréchet distance over the runs, per evaluated iteration, from the records."""
+        by_iteration: dict[int, list[float]] = {}
+        for writer in writers:
+            for record in writer.records:
+                key = quality_key(record)  # the averaged generator's, where there is one
+                if key:
+                    by_iteration.setdefault(record["iteration"], []).append(record[key])
+        return {at: float(np.mean(v)) for at, v in by_iteration.items() if len(v) == len(writers)}
+
+    def candidate(self, state):
+        return jax.tree_util.tree_map(jax.numpy.copy, state) if self.checkpoints else None
+
+    def offer(self, state, at: int, writers: list[Writer], config: Config, identity: dict) -> None:
+        score = self._scores(writers).get(at, math.inf)
+        if self.checkpoints and score < self.best:
+            self.best = score
+            self.checkpoints.save(state, at, config, identity, {"fd": score, "iteration": at})
+
+    def close(self) -> None:
+        if self.checkpoints:
+            self.checkpoints.close()
+
+
+def events_folder(workdir: Path, run: int, runs: int) -> Path:
+    """WORKDIR/tensorboard, with a folder per run for several runs (TensorBoard overlays them)."""
+    return workdir / "tensorboard" / (f"run-{run}" if runs > 1 else "")
+
+
+def write_summary(workdir: Path, summary: dict) -> None:
+    """summary.json and summary.md of several runs (seeds.summary)."""
+    try:
+        (workdir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        (workdir / "summary.md").write_text(seeds.summary_markdown(summary))
+    except OSError as err:
+        raise write_failed(workdir / "summary.json", err) from None
