@@ -11,6 +11,9 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 # pass their own folder.
 os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.join(
     tempfile.gettempdir(), f"wgan-jax-tests-{os.environ.get('PYTEST_XDIST_TESTRUNUID', os.getpid())}"))
+# Every program, however quick to compile: the tests compile many small ones several times over
+# (each worker, and each config that compiles to the same program).
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 # LLVM -O0 for XLA:CPU: compiles 3-5x faster, runs ~2x slower; tests are compile-bound. Numerics
 # stay IEEE f32 (tolerances below allow for the reordering it may bring).
 os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0").strip()
@@ -19,7 +22,8 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from wgan_jax import Config, data, init_state  # noqa: E402
+from wgan_jax import Config, data, init_state, seeds  # noqa: E402
+from wgan_jax.state import abstract  # noqa: E402
 
 # Narrow networks keep compilation short; the layer structure is the seed's.
 TINY = Config(preset="seed", batch_size=8, n_critic=3, latent_dim=16, gen_channels=(8, 4),
@@ -46,6 +50,12 @@ def config():
 @pytest.fixture
 def state(config):
     return init_state(config, jax.random.PRNGKey(42))
+
+
+def target(config):
+    """The states of `config`'s runs (leading run axis) as a restore target on the first device."""
+    return abstract(seeds.init_states, config.step(),
+                    jax.sharding.SingleDeviceSharding(jax.devices()[0]))
 
 
 def leaves(tree):
