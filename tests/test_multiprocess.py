@@ -79,8 +79,12 @@ def _finish(process: subprocess.Popen) -> dict:
 def test_two_processes_train_together_write_once_and_agree(tmp_path):
     port, workdir = _free_port(), tmp_path / "two"
     processes = [_start(workdir, 2, port, 2, i) for i in range(2)]
+    # the reference, one process over four devices, alongside: it uses the cores while the
+    # pair waits on each other
+    processes.append(_start(tmp_path / "one", 4))
     try:
-        results = [_finish(p) for p in processes]
+        results = [_finish(p) for p in processes[:2]]
+        alone = _finish(processes[2])
     finally:
         for p in processes:
             p.kill()
@@ -98,7 +102,6 @@ def test_two_processes_train_together_write_once_and_agree(tmp_path):
 
     # the same program in one process over four devices: the same numbers, up to the order of
     # the cross-device sums (gloo between processes, XLA within one)
-    alone = _finish(_start(tmp_path / "one", 4))
     assert alone["processes"] == 1 and alone["devices"] == 4
     single = [json.loads(line) for line in (tmp_path / "one" / "metrics.jsonl").read_text().splitlines()]
     for a, b in zip(records, single):

@@ -88,8 +88,10 @@ def init_state(config: StepConfig, key: jax.Array) -> TrainState:
         step=jnp.zeros((), jnp.int32), critic_updates=jnp.zeros((), jnp.int32))
 
 
+@functools.partial(jax.jit, static_argnums=1)
 def select(states: TrainState, index: int) -> TrainState:
-    """Run `index`'s state out of states stacked along a leading run axis."""
+    """Run `index`'s state out of states stacked along a leading run axis (one compiled program
+    for the whole tree, rather than one small one per leaf shape)."""
     return jax.tree_util.tree_map(lambda x: x[index], states)
 
 
