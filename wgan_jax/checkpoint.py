@@ -52,13 +52,18 @@ def holds_run(workdir: Path) -> bool:
     return any(step.name.isdigit() for step in (workdir / "checkpoints").glob("*"))
 
 
+def _require_run(workdir: Path) -> None:
+    if not holds_run(workdir):
+        raise UserError(f"--resume: no checkpoints in {workdir}; run without --resume to start")
+
+
 def check_workdir(workdir: Path, resume: bool) -> None:
     """Refuses, before any data loading or compilation, a workdir the run cannot use."""
     if workdir.exists() and not workdir.is_dir():
         raise UserError(f"workdir {workdir} exists and is not a folder")
-    if resume and not holds_run(workdir):
-        raise UserError(f"--resume: no checkpoints in {workdir}; run without --resume to start")
-    if not resume and holds_run(workdir):
+    if resume:
+        _require_run(workdir)
+    elif holds_run(workdir):
         raise UserError(f"workdir {workdir} already holds a run; pass --resume to continue it or "
                         f"choose another --workdir")
     writable_folder(workdir, "workdir")
@@ -80,8 +85,7 @@ def writable_folder(folder: Path, name: str) -> None:
 def resumed_config(workdir: Path, step: int | None = None, **overrides: Any) -> Config:
     """The config of the workdir's checkpoint `step` (default: the newest intact one) with
     `overrides` (None values ignored) applied; only RunConfig fields may change."""
-    if not holds_run(workdir):
-        raise UserError(f"--resume: no checkpoints in {workdir}; run without --resume to start")
+    _require_run(workdir)
     manager = Checkpoints(workdir)
     try:
         saved = manager.config(step)

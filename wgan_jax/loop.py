@@ -72,7 +72,7 @@ def prepare(config: Config) -> tuple[Config, data.Dataset]:
 
 
 class _StopRequest:
-    """Turns SIGINT/SIGTERM into a flag the loop reads between chunks (main thread only)."""
+    """Turns SIGINT/SIGTERM into a flag the loop reads between iterations (main thread only)."""
 
     def __init__(self):
         self.signum: int | None = None

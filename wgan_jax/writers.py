@@ -97,7 +97,7 @@ class Writer:
 class Best:
     """Keeps the checkpoint whose evaluation scored the lowest Fréchet distance so far (the mean
     over batched runs) in workdir/best_checkpoint/. The state of an evaluation point is donated
-    to the next chunk before its score is back, so `candidate` keeps a device copy until `offer`
+    to the next iteration before its score is back, so `candidate` keeps a device copy until `offer`
     gets the score. Off without evaluation, and with several processes (only process 0 scores,
     and a save needs them all)."""
 
