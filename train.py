@@ -23,7 +23,8 @@ CPU_SECONDS_BASE, CPU_SECONDS_PER_GFLOP, CPU_REFERENCE_CORES = 0.134, 0.00343, 2
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = ArgumentParser(
-        description="Train a Wasserstein GAN (weight clipping) on MNIST or another image dataset.",
+        description="Train a Wasserstein GAN (weight clipping) on MNIST, another dataset or a "
+                    "folder of your own pictures.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--preset", choices=sorted(config_lib.PRESETS),
                         help="seed (the default): the Keras-GAN wgan.py recipe (4000 iterations, "
@@ -46,6 +47,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     flag("--lr-critic", type=float, help="the critic's learning rate (default: --lr)")
     flag("--lr-generator", type=float, help="the generator's learning rate (default: --lr)")
     flag("--seed", type=int, help="root random seed (preset's if unset)")
+    flag("--arch", choices=config_lib.ARCHS,
+         help="seed: the Keras-GAN wgan.py networks, any image size; dcgan: the WGAN authors' "
+              "DCGAN networks (square images of 16, 32, 64, ... pixels; preset's if unset)")
+    flag("--ngf", type=int, help="DCGAN generator width (the authors' 64; preset's if unset)")
+    flag("--ndf", type=int, help="DCGAN critic width (the authors' 64; preset's if unset)")
     flag("--seeds", type=int, help="train this many runs at once (seeds --seed, --seed+1, ...) "
                                    "in one vmapped program; each writes WORKDIR/run-<i>/, and "
                                    "WORKDIR/summary.md gives mean and spread (default: 1, or the "
@@ -57,14 +63,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def _add_run_flags(flag) -> None:
     """The flags of where a run's data and outputs go, how it runs and how it resumes."""
     flag("--workdir", help="output folder (default: runs/<timestamp>)")
-    flag("--dataset", help="mnist (bundled) or a tensorflow-datasets image dataset name")
-    flag("--data-dir", help="folder with the four standard IDX files; overrides --dataset")
+    flag("--data", metavar="SOURCE",
+         help="training images: mnist (bundled, the default), fashion_mnist, a folder of "
+              "pictures (PNG, JPEG, WebP, BMP; sub-folders become labels) or of IDX files, or "
+              "images:PATH, idx:PATH, tfds:NAME")
+    flag("--image-size", type=int, metavar="N",
+         help="resize (shorter side) and centre-crop the images to N x N (default: their own size)")
+    flag("--channels", type=int, choices=(1, 3), help="1: grey, 3: RGB (default: as the files hold)")
+    flag("--background", metavar="COLOUR",
+         help="colour transparent pixels are composited onto (default: white)")
+    flag("--dataset", help="the same as --data NAME (kept for older commands)")
+    flag("--data-dir", help="the same as --data idx:DIR (kept for older commands)")
     flag("--sample-every", type=int, help="save a 5x5 sample grid every N iterations")
     flag("--log-every", type=int, help="write metrics every N iterations")
     flag("--checkpoint-every", type=int, help="save a checkpoint every N iterations")
     flag("--eval-every", type=int, help="score samples (fd_mnist, KID, ...) every N iterations "
                                        "and at the end; 0 turns evaluation off")
     flag("--eval-samples", type=int, help="generated images per evaluation")
+    flag("--eval-fid", choices=("auto", "on", "off"),
+         help="FID in evaluations (needs pip install -e '.[fid]'); auto: on where installed, "
+              "except during training on a CPU (default: auto)")
     flag("--ema", type=float, metavar="DECAY",
          help="keep an exponential moving average of the generator with this decay (e.g. "
               "0.999) and draw samples and evaluations from it; 0 turns it off (preset's if unset)")
@@ -128,15 +146,27 @@ def _per_run(args: argparse.Namespace) -> dict:
     return {**fields, "seeds": seeds}
 
 
+def _data(args: argparse.Namespace) -> str | None:
+    """--data, or what the older --dataset / --data-dir say."""
+    given = [flag for flag in ("data", "dataset", "data_dir") if getattr(args, flag)]
+    if len(given) > 1:
+        raise UserError(f"give one of --data, --dataset, --data-dir (got --{given[0]} and "
+                        f"--{given[1]})".replace("_", "-"))
+    if args.data_dir:
+        return f"idx:{args.data_dir}"
+    return args.data or args.dataset
+
+
 def build_config(args: argparse.Namespace, workdir: str) -> config_lib.Config:
     overrides = dict(
         loss=args.loss, iterations=args.iterations, batch_size=args.batch_size, n_critic=args.n_critic,
-        **_per_run(args), seed=args.seed, dataset=args.dataset, data_dir=args.data_dir,
-        sample_every=args.sample_every, log_every=args.log_every,
+        **_per_run(args), seed=args.seed, data=_data(args), image_size=args.image_size,
+        channels=args.channels, background=args.background, arch=args.arch, ngf=args.ngf,
+        ndf=args.ndf, sample_every=args.sample_every, log_every=args.log_every,
         checkpoint_every=args.checkpoint_every, eval_every=args.eval_every,
-        eval_samples=args.eval_samples, devices=args.devices, compute_dtype=args.compute_dtype,
-        ema=args.ema, lr_critic=args.lr_critic, lr_generator=args.lr_generator,
-        tensorboard=args.tensorboard)
+        eval_samples=args.eval_samples, eval_fid=args.eval_fid, devices=args.devices,
+        compute_dtype=args.compute_dtype, ema=args.ema, lr_critic=args.lr_critic,
+        lr_generator=args.lr_generator, tensorboard=args.tensorboard)
     overrides.update(config_lib.parse_assignment(text) for text in args.set)  # --set comes last
     if args.resume:
         if args.preset is not None:

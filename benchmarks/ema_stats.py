@@ -37,7 +37,7 @@ def scores(workdir: Path, samples: int) -> list[dict]:
         for way in WAYS:
             program = dataclasses.replace(run, ema_stats="averaged" if way == "raw" else way).step()
             images = evaluator.generate(one, program, averaged=way != "raw")
-            row[way] = evaluator.finish(evaluator.dispatch_images(images))[f"fd_{run.dataset}"]
+            row[way] = evaluator.finish(evaluator.dispatch_images(images))[f"fd_{evaluator.name}"]
         rows.append(row)
         print(row, flush=True)
     return rows

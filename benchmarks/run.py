@@ -1,11 +1,14 @@
-"""Side-by-side speed of wgan_jax, a PyTorch eager loop and the seed's Keras loop, in one run.
+"""Side-by-side speed of wgan_jax, PyTorch (eager and torch.compile) and the seed's Keras loop,
+in one run.
 
     python benchmarks/run.py                       # every implementation that imports here
     python benchmarks/run.py --impl jax,torch --batch 64 --iterations 200
+    python benchmarks/run.py --arch dcgan --size 64 --impl jax,torch,torch-compile --batch 64
 
-Prints ms per generator iteration (n_critic = 5 critic steps + 1 generator step, seed
-architecture), iterations per second, compile/warm-up time and each implementation's time over
-wgan_jax's best at the same batch size, as a table and as JSON; `--out` also writes the JSON.
+Prints ms per generator iteration (n_critic = 5 critic steps + 1 generator step; the seed's
+networks on MNIST, or the authors' DCGAN networks on random colour images of --size pixels),
+iterations per second, compile/warm-up time and each implementation's time over wgan_jax's best
+at the same batch size, as a table and as JSON; `--out` also writes the JSON.
 """
 
 from __future__ import annotations
@@ -47,15 +50,16 @@ def write_report(out: str | None, timed_iterations: int, results: list[dict], **
 
 
 def jax_benchmark(images, batch_size: int, iterations: int, unroll: int = 0,
-                  dtype: str = "float32") -> dict:
+                  dtype: str = "float32", arch: str = "seed") -> dict:
     """The training loop's own program (wgan_jax.programs) on one device, one iteration per
     dispatch as the loop runs it."""
     import jax
 
-    from wgan_jax import Config, programs, seeds
+    from wgan_jax import from_preset, programs, seeds
 
-    config = dataclasses.replace(Config(), batch_size=batch_size, critic_unroll=unroll,
-                                 compute_dtype=dtype, devices=1)
+    config = dataclasses.replace(from_preset("seed", arch=arch), batch_size=batch_size,
+                                 critic_unroll=unroll, compute_dtype=dtype, devices=1,
+                                 image_shape=tuple(images.shape[1:]))
     run = programs.build(config.step(), programs.batching(config), programs.device_mesh(config))
     data, states = run.place_data(images), run.place_states(seeds.init_states(config.step()))
     start = time.perf_counter()
@@ -77,7 +81,12 @@ def jax_benchmark(images, batch_size: int, iterations: int, unroll: int = 0,
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--impl", default="jax,torch,keras", help="comma-separated: jax,torch,keras")
+    parser.add_argument("--impl", default="jax,torch,torch-compile,keras",
+                        help="comma-separated: jax,torch,torch-compile,keras")
+    parser.add_argument("--arch", choices=("seed", "dcgan"), default="seed",
+                        help="seed: the seed's networks on MNIST; dcgan: the authors' DCGAN "
+                             "networks on random colour images of --size pixels")
+    parser.add_argument("--size", type=int, default=64, help="image side for --arch dcgan")
     parser.add_argument("--batch", default="32,64", help="comma-separated batch sizes")
     parser.add_argument("--iterations", type=int, default=0,
                         help="timed generator iterations per entry (0: 500 on GPU, 5 on CPU)")
@@ -89,12 +98,14 @@ def main() -> int:
     args = parser.parse_args()
 
     import jax
+    import numpy as np
 
     from wgan_jax import data
 
     gpu = jax.default_backend() != "cpu"
     iterations = args.iterations or (500 if gpu else 5)
-    images = data.load_bundled_mnist().images
+    images = data.load_bundled_mnist().images if args.arch == "seed" else \
+        np.random.default_rng(0).integers(0, 256, (10000, args.size, args.size, 3), np.uint8)
     results = []
     for batch in (int(b) for b in args.batch.split(",")):
         for impl in args.impl.split(","):
@@ -102,11 +113,14 @@ def main() -> int:
                 if impl == "jax":
                     for unroll in (int(u) for u in args.critic_unroll.split(",")):
                         for dtype in args.dtype.split(","):
-                            results.append(jax_benchmark(images, batch, iterations, unroll, dtype))
-                elif impl == "torch":
+                            results.append(jax_benchmark(images, batch, iterations, unroll, dtype,
+                                                         args.arch))
+                elif impl in ("torch", "torch-compile"):
                     import torch_wgan
-                    results.append(torch_wgan.benchmark(images, batch, max(10, iterations // 5)))
-                elif impl == "keras":
+                    results.append(torch_wgan.benchmark(images, batch, max(10, iterations // 5),
+                                                        arch=args.arch,
+                                                        compiled=impl == "torch-compile"))
+                elif impl == "keras" and args.arch == "seed":
                     import keras_wgan
                     results.append(keras_wgan.benchmark(images, batch, max(5, iterations // 20)))
                 else:
@@ -130,7 +144,8 @@ def main() -> int:
             ratio = f"{r['x_wgan_jax']:.1f}" if r["x_wgan_jax"] else "-"
             print(f"{r['impl']:32} {r['batch']:>5} {r['ms_per_iter']:>9.2f} {r['iters_per_s']:>8.1f} "
                   f"{r['compile_s']:>9.1f} {ratio:>10}")
-    write_report(args.out, iterations, results)
+    write_report(args.out, iterations, results, arch=args.arch,
+                 image_shape=list(images.shape[1:]))
     return 0
 
 

@@ -13,7 +13,7 @@ from rich.console import Console
 
 from wgan_jax import UserError, data, init_state, loop, programs
 from wgan_jax import config as config_lib
-from wgan_jax.checkpoint import Checkpoints, dataset_identity, resumed_config
+from wgan_jax.checkpoint import Checkpoints, resumed_config
 from wgan_jax.state import select
 
 from conftest import TINY, leaves, target
@@ -86,7 +86,7 @@ def test_only_the_newest_checkpoints_are_kept_and_hold_config_and_dataset(tmp_pa
     meta = manager.metadata()
     manager.close()
     assert meta["config"]["lr"] == config.lr and meta["config"]["image_shape"] == [28, 28, 1]
-    identity = dataset_identity(data.load_bundled_mnist())
+    identity = data.load_bundled_mnist().identity()
     assert meta["dataset"] == identity and identity["shape"] == [60000, 28, 28, 1]
 
 
@@ -127,7 +127,7 @@ def test_a_checkpoint_of_an_older_state_layout_is_refused_in_one_line(tmp_path, 
     workdir = tmp_path / "w"
     manager = Checkpoints(workdir)
     meta = {"config": {**config_lib.to_dict(RUN), "iters_per_dispatch": 1},
-            "dataset": dataset_identity(data.load_bundled_mnist())}
+            "dataset": data.load_bundled_mnist().identity()}
     manager.manager.save(2, args=ocp.args.Composite(state=ocp.args.StandardSave(old_layout),
                                                     meta=ocp.args.JsonSave(meta)))
     manager.close()
@@ -149,15 +149,15 @@ def test_a_checkpoint_of_an_older_state_layout_is_refused_in_one_line(tmp_path, 
 
 def test_resume_refuses_changed_data(tmp_path, monkeypatch):
     loop.run(dataclasses.replace(RUN, iterations=2), tmp_path / "w")
-    real = data.load
+    real = data.load_splits
 
     def altered(*args, **kwargs):
-        dataset = real(*args, **kwargs)
-        images = dataset.images.copy()
+        splits = real(*args, **kwargs)
+        images = splits.train.images.copy()
         images[0, 0, 0, 0] ^= 1
-        return data.Dataset(images, dataset.labels, dataset.name)
+        return dataclasses.replace(splits, train=dataclasses.replace(splits.train, images=images))
 
-    monkeypatch.setattr(data, "load", altered)
+    monkeypatch.setattr(data, "load_splits", altered)
     with pytest.raises(UserError, match="the checkpoint was trained on mnist"):
         loop.run(RUN, tmp_path / "w", resume=True)
 

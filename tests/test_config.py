@@ -35,7 +35,10 @@ def test_overrides_apply_and_none_is_ignored():
     ("n_critic", 0, "n_critic must be at least 1"),
     ("log_every", 0, "log_every must be a positive integer"),
     ("rmsprop_decay", 1.0, "rmsprop_decay must be in"),
-    ("image_shape", (30, 30, 1), "divisible by 4"),
+    ("image_shape", (30, 30, 1), "multiples of 4"),
+    ("image_size", 2, "image_size must be 0"), ("channels", 2, "channels must be 1"),
+    ("holdout", 0.9, "holdout must be in"), ("eval_fid", "maybe", "eval_fid must be one of"),
+    ("arch", "resnet", "arch must be one of seed, dcgan"), ("data", "", "data must name"),
     ("loss", "hinge", "loss must be one of wgan, dcgan, wgan-gp"),
     ("optimizer", "sgd", "optimizer must be one of"),
     ("ema", 1.0, "ema must be in"), ("ema", -0.1, "ema must be in"),
@@ -96,8 +99,8 @@ def test_every_field_belongs_to_exactly_one_part():
     run = {f.name for f in dataclasses.fields(config_lib.RunConfig)}
     assert not step & run, step & run
     assert {f.name for f in dataclasses.fields(Config)} == step | run
-    assert {"iterations", "log_every", "devices", "data_dir", "seed_batching"} <= run
-    assert {"loss", "clip", "lr", "seed", "seeds", "gen_channels", "image_shape"} <= step
+    assert {"iterations", "log_every", "devices", "data", "image_size", "seed_batching"} <= run
+    assert {"loss", "clip", "lr", "seed", "seeds", "gen_channels", "image_shape", "arch"} <= step
 
 
 def test_the_compiled_part_ignores_run_fields_and_resume_compares_it():
@@ -109,3 +112,17 @@ def test_the_compiled_part_ignores_run_fields_and_resume_compares_it():
     other = dataclasses.replace(base, clip=0.05, seed=3)
     assert other.step() != base.step()
     assert config_lib.step_differences(base, other) == ["clip: 0.1 -> 0.05", "seed: 0 -> 3"]
+
+
+def test_configs_written_before_the_data_registry_read_as_data_specs():
+    assert config_lib.from_dict({"dataset": "fashion_mnist", "data_dir": None}).data == "fashion_mnist"
+    assert config_lib.from_dict({"dataset": "mnist", "data_dir": "/d"}).data == "idx:/d"
+    assert from_preset("seed", dataset="cifar10").data == "cifar10"
+
+
+def test_arch_dcgan_brings_the_authors_batchnorm_unless_set():
+    dcgan = from_preset("seed", arch="dcgan", image_size=32)
+    assert (dcgan.bn_momentum, dcgan.bn_eps, dcgan.dropout) == (0.9, 1e-5, 0.0)
+    assert from_preset("seed", arch="dcgan", image_size=32, bn_eps=1e-3).bn_eps == 1e-3
+    official = from_preset("official")
+    assert (official.arch, official.image_size, official.ngf, official.ndf) == ("dcgan", 64, 64, 64)

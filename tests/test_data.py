@@ -37,13 +37,13 @@ def test_bundled_mnist_is_the_published_data(mnist_train):
     assert np.bincount(mnist_train.labels).tolist() == TRAIN_COUNTS
     assert np.bincount(test.labels).tolist() == TEST_COUNTS
     assert hashlib.sha256(mnist_train.images.tobytes()).hexdigest() == hashlib.sha256(
-        data.load_idx(data.resources.files("wgan_jax") / "assets" / "mnist"
-                      / "train-images-idx3-ubyte.gz")[..., None].tobytes()).hexdigest()
+        data.load_idx(data.bundled_mnist_folder() / "train-images-idx3-ubyte.gz")[..., None]
+        .tobytes()).hexdigest()
 
 
 @pytest.mark.parametrize("stem", sorted(SHA256))
 def test_bundled_files_decompress_to_the_published_bytes(stem):
-    path = data.resources.files("wgan_jax") / "assets" / "mnist" / f"{stem}.gz"
+    path = data.bundled_mnist_folder() / f"{stem}.gz"
     assert hashlib.sha256(gzip.decompress(path.read_bytes())).hexdigest() == SHA256[stem]
 
 
@@ -58,7 +58,8 @@ def test_idx_dir_reads_plain_and_gzipped_files_alike(idx_dir, tmp_path_factory):
     assert plain.images.shape == (6, 12, 8, 1)
     np.testing.assert_array_equal(plain.images, zipped.images)
     np.testing.assert_array_equal(plain.labels, zipped.labels)
-    assert data.load(data_dir=str(idx_dir), split="test").images.shape == (3, 12, 8, 1)
+    assert data.load(f"idx:{idx_dir}", split="heldout").images.shape == (3, 12, 8, 1)
+    assert data.load(str(idx_dir)).images.shape == (6, 12, 8, 1)  # recognised by its files
 
 
 @pytest.mark.parametrize("corruption, message", [
@@ -102,6 +103,8 @@ def test_tfds_data_source_path_on_mock_data():
     with tfds.testing.mock_data(num_examples=9):
         mnist = data.load_tfds("mnist")
         cifar = data.load_tfds("cifar10", split="test")
+        splits = data.load_splits("tfds:cifar10", data.Options(image_size=16, channels=1))
+    assert splits.train.images.shape == (9, 16, 16, 1) and splits.heldout.images.shape == (9, 16, 16, 1)
     assert mnist.images.shape == (9, 28, 28, 1) and mnist.images.dtype == np.uint8
     assert mnist.labels.shape == (9,) and mnist.name == "tfds:mnist"
     assert cifar.images.shape == (9, 32, 32, 3)
@@ -115,6 +118,6 @@ def test_unknown_tfds_dataset_is_a_one_line_error():
 
 
 def test_fashion_mnist_uses_debian_idx_files_when_installed(monkeypatch, idx_dir):
-    monkeypatch.setattr(data, "DEBIAN_FASHION_MNIST", idx_dir)
+    monkeypatch.setattr(data.idx, "DEBIAN_FASHION_MNIST", idx_dir)
     loaded = data.load("fashion_mnist")
     assert loaded.images.shape == (6, 12, 8, 1) and "Debian" in loaded.name

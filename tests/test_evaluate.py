@@ -14,7 +14,7 @@ import pytest
 import scipy.linalg
 import scipy.ndimage
 
-from wgan_jax import classifier, evaluate, init_state, loop, metrics
+from wgan_jax import classifier, data, evaluate, init_state, loop, metrics
 
 from conftest import TINY
 
@@ -24,7 +24,7 @@ N = 5000  # images per corrupted set: enough for stable 128-d covariances
 @pytest.fixture(scope="module")
 def scorer():
     params = classifier.load("mnist")
-    reference = evaluate._real_reference("mnist", None)
+    reference = evaluate._classifier_reference("mnist", params, data.load("mnist", "heldout"))
 
     def score(images):
         probs, features = classifier.predict(params, images)
@@ -95,7 +95,7 @@ def test_corruptions_land_between_real_and_broken_in_order_of_strength(
 @pytest.mark.filterwarnings("ignore:Matrix is singular")  # dead ReLU features; sqrtm copes
 def test_frechet_distance_agrees_with_the_direct_scipy_formula(mnist_train):
     params = classifier.load("mnist")
-    reference = evaluate._real_reference("mnist", None)
+    reference = evaluate._classifier_reference("mnist", params, data.load("mnist", "heldout"))
     mu_r, cov_r = reference.mean, reference.cov
     _, fake = classifier.predict(params, mnist_train.images[:N])
     ours = metrics.frechet_distance(mu_r, cov_r, *metrics.feature_stats(fake))
@@ -118,9 +118,10 @@ def test_metrics_of_real_images_do_not_depend_on_their_order(scorer, train_image
 def test_evaluator_is_deterministic_and_independent_of_training_randomness():
     state = init_state(TINY, jax.random.PRNGKey(0))
     evaluator = evaluate.Evaluator(TINY, samples=300)
-    first, second = evaluator(state, TINY), evaluator(state, TINY)
-    assert first == second
-    assert first["fd_mnist"] > 10 * evaluate.Evaluator(TINY, 300).reference(TINY)["fd_mnist"]
+    first, second = (evaluator.finish(evaluator.dispatch(state, TINY)) for _ in range(2))
+    assert first == second and "fid" not in first  # TINY turns FID off
+    floor = evaluate.Evaluator(TINY, 300).floor(data.load_bundled_mnist())
+    assert first["fd_mnist"] > 10 * floor["fd_mnist"]
 
 
 @pytest.mark.slow
@@ -133,7 +134,7 @@ def test_report_and_compare_write_every_file(tmp_path):
     assert [r["iteration"] for r in result["history"]] == [2, 4]
     assert json.loads((runs[0] / "report.json").read_text())["metrics"] == result["metrics"]
     text = (runs[0] / "report.md").read_text()
-    assert "fd_mnist" in text and "real train images" in text
+    assert "fd_mnist" in text and "real train images" in text and "the test split" in text
     for figure in ("samples", "per_class", "curves", "coverage"):
         assert (runs[0] / "report" / f"{figure}.png").stat().st_size > 1000
 

@@ -38,7 +38,7 @@ def test_cifar10_through_tfds_trains_colour_networks(tmp_path):
     """cifar10 comes through tfds.data_source (mock data here: no network); the networks take its
     32x32x3 shape from the data, and evaluation is switched off for want of a classifier."""
     tfds = pytest.importorskip("tensorflow_datasets")
-    config = dataclasses.replace(TINY, dataset="cifar10", iterations=2, eval_every=2)
+    config = dataclasses.replace(TINY, data="cifar10", iterations=2, eval_every=2)
     with tfds.testing.mock_data(num_examples=16):
         loop.run(config, tmp_path / "w")
     saved = json.loads((tmp_path / "w" / "config.json").read_text())

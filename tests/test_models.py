@@ -1,9 +1,12 @@
+import dataclasses
+
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from wgan_jax import Config, models
+from wgan_jax import Config, UserError, from_preset, models
 
 
 def numpy_upsample_conv(x, kernel, bias):
@@ -123,3 +126,121 @@ def test_bfloat16_compute_keeps_float32_params_and_outputs_and_tracks_float32():
     assert float(jnp.abs(scores32 - scores16).max()) < 0.16 * float(jnp.abs(scores32).mean())
     hlo = jax.jit(lambda x: critic16.apply(critic_vars, x, train=False)).lower(images32).as_text()
     assert "bf16" in hlo and "convolution" in hlo
+
+
+class LiteralSeedCritic(nn.Module):
+    """The seed's critic as Keras-GAN wgan.py lists it for 28x28 MNIST, written out layer by layer
+    (strides 2, 2, 2, 1, ZeroPadding2D after the second convolution): the reference the
+    generalised Critic must equal bit for bit."""
+
+    @nn.compact
+    def __call__(self, x, train):
+        norm = dict(use_running_average=not train, momentum=0.8, epsilon=1e-3)
+        init = nn.initializers.glorot_uniform()
+        x = nn.Conv(16, (3, 3), strides=2, padding="SAME", kernel_init=init)(x)
+        x = nn.Dropout(0.25, deterministic=not train)(nn.leaky_relu(x, 0.2))
+        x = nn.Conv(32, (3, 3), strides=2, padding="SAME", kernel_init=init)(x)
+        x = jnp.pad(x, ((0, 0), (0, 1), (0, 1), (0, 0)))
+        x = nn.Dropout(0.25, deterministic=not train)(nn.leaky_relu(nn.BatchNorm(**norm)(x), 0.2))
+        for width, stride in ((64, 2), (128, 1)):
+            x = nn.Conv(width, (3, 3), strides=stride, padding="SAME", kernel_init=init)(x)
+            x = nn.Dropout(0.25, deterministic=not train)(nn.leaky_relu(nn.BatchNorm(**norm)(x), 0.2))
+        return nn.Dense(1, kernel_init=init)(x.reshape(x.shape[0], -1))
+
+
+def test_the_generalised_seed_critic_is_the_seed_on_mnist_bit_for_bit():
+    _, critic = models.build(Config())
+    x = jax.random.uniform(jax.random.PRNGKey(0), (8, 28, 28, 1), minval=-1, maxval=1)
+    ours = critic.init(jax.random.PRNGKey(1), x, train=False)
+    literal = LiteralSeedCritic().init(jax.random.PRNGKey(1), x, train=False)
+    assert jax.tree_util.tree_structure(ours) == jax.tree_util.tree_structure(literal)
+    for a, b in zip(jax.tree_util.tree_leaves(ours), jax.tree_util.tree_leaves(literal)):
+        np.testing.assert_array_equal(a, b)
+    rngs = {"dropout": jax.random.PRNGKey(2)}
+    got, got_stats = critic.apply(ours, x, train=True, rngs=rngs, mutable=["batch_stats"])
+    want, want_stats = LiteralSeedCritic().apply(literal, x, train=True, rngs=rngs,
+                                                 mutable=["batch_stats"])
+    np.testing.assert_array_equal(got, want)
+    for a, b in zip(jax.tree_util.tree_leaves(got_stats), jax.tree_util.tree_leaves(want_stats)):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("size, strides, pads", [
+    (28, (2, 2, 2, 1), {1}), (32, (2, 2, 2, 1), set()), (64, (2, 2, 2, 2), set()),
+    (16, (2, 2, 1, 1), set()), (20, (2, 2, 2, 1), {1})])
+def test_critic_strides_halve_to_four_and_pad_odd_sizes_before_a_halving(size, strides, pads):
+    plan = models.critic_strides(size, size, 4)
+    assert tuple(s for s, _ in plan) == strides
+    assert {i for i, (_, pad) in enumerate(plan) if any(pad)} == pads
+
+
+@pytest.mark.parametrize("arch", ["seed", "dcgan"])
+@pytest.mark.parametrize("image_shape", [(32, 32, 3), (64, 64, 3)])
+def test_both_architectures_draw_and_score_colour_images(arch, image_shape):
+    config = Config(arch=arch, image_shape=image_shape, gen_channels=(8, 4),
+                    critic_channels=(4, 4, 4, 4), ngf=4, ndf=4, dropout=0.0)
+    generator, critic = models.build(config.validate())
+    z = jax.random.normal(jax.random.PRNGKey(0), (3, 100))
+    g = generator.init(jax.random.PRNGKey(1), z, train=False)
+    images = generator.apply(g, z, train=False)
+    assert images.shape == (3, *image_shape) and float(jnp.max(jnp.abs(images))) <= 1.0
+    c = critic.init(jax.random.PRNGKey(2), images, train=False)
+    assert critic.apply(c, images, train=False).shape == (3, 1)
+
+
+def test_dcgan_networks_have_the_authors_parameter_counts():
+    """DCGAN_G and DCGAN_D of martinarjovsky/WassersteinGAN at 64x64x3, ngf = ndf = 64, nz 100,
+    no biases: counted by hand layer by layer (convolutions, then BatchNorm's weight and bias)."""
+    config = from_preset("official")
+    config = dataclasses.replace(config, image_shape=(64, 64, 3))
+    generator, critic = models.build(config)
+    g = generator.init(jax.random.PRNGKey(0), jnp.zeros((1, 100)), train=False)
+    c = critic.init(jax.random.PRNGKey(0), jnp.zeros((1, 64, 64, 3)), train=False)
+    gen_expected = (100 * 512 * 16 + 512 * 256 * 16 + 256 * 128 * 16 + 128 * 64 * 16 + 64 * 3 * 16
+                    + 2 * (512 + 256 + 128 + 64))
+    critic_expected = (3 * 64 * 16 + 64 * 128 * 16 + 128 * 256 * 16 + 256 * 512 * 16 + 512 * 16
+                       + 2 * (128 + 256 + 512))
+    assert count(g["params"]) == gen_expected == 3_576_704
+    assert count(c["params"]) == critic_expected == 2_765_568
+    widths = [v["kernel"].shape[2] for k, v in sorted(g["params"].items()) if "Conv" in k]
+    assert widths == [512, 256, 128, 64, 3]  # (kh, kw, out, in): out halves per level
+
+
+def numpy_conv_transpose(x, weight, stride, pad):
+    """PyTorch's ConvTranspose2d by its definition: each input pixel (iy, ix) adds
+    x * W[c_in, c_out, ky, kx] at output (iy * stride - pad + ky, ix * stride - pad + kx)."""
+    batch, height, width, _ = x.shape
+    k, out_channels = weight.shape[2], weight.shape[1]
+    size_h, size_w = (height - 1) * stride - 2 * pad + k, (width - 1) * stride - 2 * pad + k
+    out = np.zeros((batch, size_h + 2 * k, size_w + 2 * k, out_channels))
+    for iy in range(height):
+        for ix in range(width):
+            for ky in range(k):
+                for kx in range(k):
+                    oy, ox = iy * stride - pad + ky + k, ix * stride - pad + kx + k
+                    out[:, oy, ox] += x[:, iy, ix].astype(np.float64) @ weight[:, :, ky, kx]
+    return out[:, k:k + size_h, k:k + size_w]
+
+
+@pytest.mark.parametrize("shape, stride, pad", [((2, 1, 1, 6), 1, 0), ((2, 4, 3, 5), 2, 1)])
+def test_dcgan_transposed_convolutions_are_pytorchs(shape, stride, pad):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=shape).astype(np.float32)
+    layer = models._torch_conv_transpose(3, stride, pad, None)
+    weight = rng.normal(size=(shape[-1], 3, 4, 4)).astype(np.float32)  # PyTorch (in, out, kh, kw)
+    got = layer.apply({"params": {"kernel": jnp.asarray(weight.transpose(2, 3, 1, 0))}}, x)
+    np.testing.assert_allclose(np.asarray(got), numpy_conv_transpose(x, weight, stride, pad),
+                               rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("fields, message", [
+    (dict(arch="dcgan", dropout=0.0), "arch dcgan needs square images of 16, 32, 64"),
+    (dict(arch="dcgan", image_size=48, dropout=0.0), "arch dcgan needs square images"),
+    (dict(arch="dcgan", image_size=32), "the DCGAN critic has no dropout"),
+    (dict(gen_channels=(8, 8, 8)), "image sides must be multiples of 8; got 28x28"),
+    (dict(critic_channels=()), "critic_channels must be one or more positive widths"),
+])
+def test_network_shape_rules_are_one_line_errors(fields, message):
+    with pytest.raises(UserError, match=message) as info:
+        dataclasses.replace(Config(), **fields).validate()
+    assert "\n" not in str(info.value)

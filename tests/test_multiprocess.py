@@ -30,12 +30,12 @@ from wgan_jax.state import abstract, select
 
 config = dataclasses.replace(TINY, iterations=3, log_every=1, checkpoint_every=2)
 loop.run(config, workdir)
-config, dataset = loop.prepare(config)
+config, splits = loop.prepare(config)
 run = programs.build(config.step(), programs.batching(config), programs.device_mesh(config))
 manager = Checkpoints(workdir)
 states = manager.restore(abstract(seeds.init_states, config.step(), run.states_sharding), step=2)
 manager.close()
-states, _ = run.train(states, run.place_data(dataset.images))
+states, _ = run.train(states, run.place_data(splits.train.images))
 state = select(states, 0)
 # 4 batched runs, one per device of either process, evaluated at the end
 loop.run(dataclasses.replace(config, seeds=4, iterations=2),

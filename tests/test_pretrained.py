@@ -51,7 +51,7 @@ def test_an_unknown_name_is_a_one_line_error_naming_the_shipped_ones(tmp_path):
 def test_the_shipped_mnist_generator_scores_as_its_card_says():
     generator = pretrained.load("mnist")
     card = generator.card
-    assert card["dataset"] == "mnist" and card["samples"] == 10000 and card["iterations"] > 0
+    assert card.get("data", card.get("dataset")) == "mnist" and card["samples"] == 10000 and card["iterations"] > 0
     scored = pretrained.evaluate(generator)
     # The same weights, noise, classifier and metrics as the export; only XLA:CPU's code
     # differs (the tests compile with LLVM -O0, the export did not), which moves pixels by

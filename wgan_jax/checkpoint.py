@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import logging
 import os
 import shutil
@@ -24,20 +23,12 @@ from pathlib import Path
 from typing import Any, Callable, NamedTuple
 
 import jax
-import numpy as np
 import orbax.checkpoint as ocp
 
 from wgan_jax import config as config_lib
 from wgan_jax.config import Config, StepConfig
-from wgan_jax.data import Dataset
-from wgan_jax.errors import UserError, WriteFailed, write_failed
+from wgan_jax.errors import UserError, WriteFailed, first_line, write_failed
 from wgan_jax.state import TrainState, abstract
-
-
-def dataset_identity(dataset: Dataset) -> dict[str, Any]:
-    """Name, size, shape and content hash of the training images."""
-    return {"source": dataset.name, "shape": list(dataset.images.shape),
-            "sha256": hashlib.sha256(np.ascontiguousarray(dataset.images).data).hexdigest()}
 
 
 # Where a run keeps the checkpoint whose evaluation scored best (lowest Fréchet distance).
@@ -133,7 +124,7 @@ class Saved(NamedTuple):
 
     config: Config
     states: TrainState  # with the leading run axis
-    dataset: dict[str, Any]  # the training data's identity (`dataset_identity`)
+    dataset: dict[str, Any]  # the training data's identity (`data.Dataset.identity`)
 
 
 def read_states(workdir: Path, step: int | str | None,
@@ -278,7 +269,7 @@ class Checkpoints:
 
     def _damaged(self, candidate: int, err: Exception, asked: int | None) -> None:
         """A damaged checkpoint: an error when it was asked for by step, else a warning."""
-        reason = (str(err).strip().splitlines() or [type(err).__name__])[0][:160]
+        reason = first_line(err, 160)
         where = self.directory / str(candidate)
         if asked is not None:
             raise UserError(f"checkpoint {where} is damaged ({reason})") from None

@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     recipe = {**RECIPES[args.dataset], **({"epochs": args.epochs} if args.epochs else {})}
     try:
-        train_set, test_set = (data.load(args.dataset, split=s) for s in ("train", "test"))
+        train_set, test_set = (data.load(args.dataset, split=s) for s in ("train", "heldout"))
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

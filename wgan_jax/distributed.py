@@ -12,7 +12,7 @@ import jax
 import numpy as np
 from jax.experimental import multihost_utils
 
-from wgan_jax.errors import UserError
+from wgan_jax.errors import UserError, first_line
 
 
 def initialize(coordinator: str | None = None, num_processes: int | None = None,
@@ -42,8 +42,7 @@ def initialize(coordinator: str | None = None, num_processes: int | None = None,
     try:
         jax.distributed.initialize(coordinator, num_processes, process_id)
     except (RuntimeError, ValueError, TypeError) as err:
-        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
-        raise UserError(f"cannot join the multi-process run: {first[:300]}") from None
+        raise UserError(f"cannot join the multi-process run: {first_line(err, 300)}") from None
 
 
 def _env_int(name: str) -> int | None:

@@ -22,10 +22,15 @@ class WriteFailed(Exception):
 EXIT_WRITE_FAILED = 74
 
 
+def first_line(err: BaseException, limit: int = 200) -> str:
+    """The first line of an exception's message (its type's name if it has none), cut to `limit`
+    characters: what a one-line error quotes of a library's multi-line message."""
+    return (str(err).strip().splitlines() or [type(err).__name__])[0][:limit]
+
+
 def write_failed(what: str, err: BaseException) -> WriteFailed:
     """The one-line WriteFailed for `what` (a path or a description), with the OS's reason."""
-    reason = err.strerror if isinstance(err, OSError) and err.strerror else \
-        (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+    reason = err.strerror if isinstance(err, OSError) and err.strerror else first_line(err)
     return WriteFailed(f"cannot write {what}: {reason}")
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from wgan_jax import records
 from wgan_jax.errors import UserError
 
 INSTALL = "pip install -e '.[tensorboard]'"
@@ -38,7 +39,7 @@ class EventWriter:
 
     def record(self, record: dict) -> None:
         """A metrics.jsonl record: its numbers as scalars at its iteration."""
-        group = "eval" if any(k.startswith("fd_") for k in record) else "train"
+        group = records.kind(record)
         for key, value in record.items():
             if key not in ("iteration", "seconds") and isinstance(value, (int, float)):
                 self.writer.add_scalar(f"{group}/{key}", value, record["iteration"])

@@ -27,8 +27,8 @@ from rich.console import Console
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
                            TimeRemainingColumn)
 
-from wgan_jax import classifier, data, distributed, programs, seeds
-from wgan_jax.checkpoint import Checkpoints, check_workdir, dataset_identity
+from wgan_jax import data, distributed, fid, programs, records, seeds
+from wgan_jax.checkpoint import Checkpoints, check_workdir
 from wgan_jax.config import Config
 from wgan_jax.errors import UserError, WriteFailed
 from wgan_jax.evaluate import Evaluator
@@ -61,14 +61,15 @@ def due(every: int, iteration: int) -> bool:
     return every > 0 and iteration % every == 0
 
 
-def prepare(config: Config) -> tuple[Config, data.Dataset]:
-    """Loads the training data and returns the config completed with its image shape."""
-    dataset = data.load(config.dataset, config.data_dir)
+def prepare(config: Config) -> tuple[Config, data.Splits]:
+    """Loads the data's splits and returns the config completed with the images' shape."""
+    splits = data.load_splits(config.data, config.data_options())
+    dataset = splits.train
     config = dataclasses.replace(config, image_shape=tuple(dataset.images.shape[1:])).validate()
     if config.batch_size > len(dataset.images):
         raise UserError(f"batch size {config.batch_size} is larger than the dataset "
                         f"({len(dataset.images)} images)")
-    return config, dataset
+    return config, splits
 
 
 class _StopRequest:
@@ -109,10 +110,10 @@ def run(config: Config, workdir: str | Path, console: Console | None = None,
     check_workdir(workdir, resume)
     distributed.barrier("wgan_jax: workdir checked")  # before process 0 writes into it
     mesh = programs.device_mesh(config)
-    config, dataset = prepare(config)
+    config, splits = prepare(config)
     checkpoints = Checkpoints(workdir, config.keep_checkpoints)
     try:
-        trainer = _Trainer(config, workdir, console, dataset, checkpoints, mesh)
+        trainer = _Trainer(config, workdir, console, splits, checkpoints, mesh)
         result = trainer.train(trainer.start(resume, resume_from))
     except WriteFailed as err:
         with contextlib.suppress(Exception):  # the failure is known; closing must not mask it
@@ -134,10 +135,11 @@ class _Trainer:
     """The host side of one training run of R runs: its programs, writers, evaluators, and the
     reads queued behind the iteration in flight."""
 
-    def __init__(self, config: Config, workdir: Path, console: Console, dataset: data.Dataset,
+    def __init__(self, config: Config, workdir: Path, console: Console, splits: data.Splits,
                  checkpoints: Checkpoints, mesh: jax.sharding.Mesh):
-        self.config, self.workdir, self.console, self.dataset = config, workdir, console, dataset
-        self.checkpoints, self.identity = checkpoints, dataset_identity(dataset)
+        self.config, self.workdir, self.console, self.splits = config, workdir, console, splits
+        self.dataset = splits.train
+        self.checkpoints, self.identity = checkpoints, splits.train.identity()
         self.step_config = config.step()  # what the programs compile: one compilation across resumes
         self.runs = seeds.run_configs(config)
         self.programs = programs.build(self.step_config, programs.batching(config), mesh)
@@ -179,12 +181,12 @@ class _Trainer:
         """The evaluators, a writer per run (its records up to start_at kept) and the best
         checkpoint."""
         config, several = self.config, len(self.runs) > 1
-        if config.eval_every and classifier.available(config.dataset):
-            self.evaluators = [Evaluator(run) for run in self.runs]
-        elif config.eval_every:
-            self.console.print(f"No evaluation classifier for {config.dataset}: sample-quality "
-                               f"metrics off.")
-        layout = {"mesh_devices": [str(d) for d in self.programs.mesh.devices.flat]}
+        if config.eval_every:
+            self.evaluators = self._evaluators()
+        heldout = self.splits.heldout
+        layout = {"mesh_devices": [str(d) for d in self.programs.mesh.devices.flat],
+                  "heldout": self.splits.heldout_note,
+                  "heldout_size": 0 if heldout is None else len(heldout.images)}
         for i, run in enumerate(self.runs):
             folder = self.workdir / f"run-{i}" if several else self.workdir
             record = {**layout, "run": i, "batched_runs": len(self.runs)} if several else layout
@@ -198,6 +200,21 @@ class _Trainer:
             self.writers.append(writer)
         self.best = Best(self.workdir, self.writers,
                          bool(self.evaluators) and jax.process_count() == 1)
+
+    def _evaluators(self) -> list[Evaluator]:
+        """An evaluator per run, or none (saying why) where there is nothing to score with."""
+        if self.splits.heldout is None:
+            self.console.print(f"No held-out split ({self.splits.heldout_note}): evaluation off.")
+            return []
+        evaluators = [Evaluator(run, heldout=self.splits.heldout) for run in self.runs]
+        if not evaluators[0].active:
+            self.console.print(f"Evaluation off: no shipped classifier knows {self.config.data}, "
+                               f"and FID is {_fid_off(self.config)}.")
+            return []
+        if not evaluators[0].fid:
+            self.console.print(f"FID {_fid_off(self.config)} during training; python -m "
+                               f"wgan_jax.evaluate {self.workdir} computes it afterwards.")
+        return evaluators
 
     def train(self, states: TrainState) -> dict:
         """Trains from `states` to config.iterations; returns what `run` returns."""
@@ -247,7 +264,7 @@ class _Trainer:
         host = jax.device_get(metrics)  # [{name: (R,)}] per iteration
         several = len(self.runs) > 1
         for i, (run, writer) in enumerate(zip(self.runs, self.writers)):
-            record = {"iteration": at}
+            record = {"iteration": at, "kind": records.TRAIN}
             for name in sorted(host[0]):
                 values = np.array([m[name][i] for m in host])
                 if not np.all(np.isfinite(values)):
@@ -279,7 +296,7 @@ class _Trainer:
         def finish() -> None:
             if self.writes:  # the host-side metrics; only process 0 keeps records
                 for evaluator, writer, output in zip(self.evaluators, self.writers, outputs):
-                    writer.log({"iteration": at, **evaluator.finish(output),
+                    writer.log({"iteration": at, "kind": records.EVAL, **evaluator.finish(output),
                                 "seconds": round(time.perf_counter() - self.clock, 3)})
             self.best.offer(candidate, at, self.writers, self.config, self.identity)
         return finish
@@ -311,7 +328,8 @@ class _Trainer:
                   f"and evaluation)")
         if not several:
             last = self.writers[0].final()
-            quality = "".join(f", {k} {v:.4g}" for k, v in last.items() if k.startswith("fd_"))
+            quality = "".join(f", {k} {v:.4g}" for k, v in last.items()
+                              if k == "fid" or k.startswith("fd_"))
             self.console.print(f"{timing}, final Wasserstein estimate "
                                f"{last.get('wasserstein_estimate', math.nan):.4g}{quality}, "
                                f"outputs in {self.workdir}")
@@ -322,10 +340,19 @@ class _Trainer:
         self.console.print(f"{timing}, outputs in {self.workdir}/run-*, summary in "
                            f"{self.workdir / 'summary.md'}")
         for name, stat in summary["stats"].items():
-            if name == "wasserstein_estimate" or name.startswith("fd_"):
+            if name in ("wasserstein_estimate", "fid") or name.startswith("fd_"):
                 self.console.print(f"  final {name}: {stat['mean']:.4g} +- {stat['std']:.3g} "
                                    f"(min {stat['min']:.4g}, max {stat['max']:.4g})")
         return summary
+
+
+def _fid_off(config: Config) -> str:
+    """Why FID is not computed during training, in words."""
+    if config.eval_fid == "off":
+        return "off (eval_fid off)"
+    if not fid.available():
+        return f"not installed ({fid.INSTALL})"
+    return "off on a CPU by default (minutes per evaluation; --set eval_fid=on)"
 
 
 def _stopping(stop: _StopRequest, iteration: int, config: Config) -> bool:

@@ -61,7 +61,9 @@ class UpsampleConv(nn.Module):
 
 
 class Generator(nn.Module):
-    """z (B, latent) -> images (B, H, W, C) in [-1, 1]."""
+    """The seed's generator, z (B, latent) -> images (B, H, W, C) in [-1, 1]: a dense layer to
+    (H, W) / 2^len(channels), then per width an UpsampleConv (x2) with BatchNorm and ReLU, then a
+    4x4 convolution to C channels and tanh. The seed: channels (128, 64), 7x7 -> 28x28."""
 
     image_shape: tuple[int, int, int] = (28, 28, 1)
     channels: tuple[int, ...] = (128, 64)
@@ -72,7 +74,8 @@ class Generator(nn.Module):
     @nn.compact
     def __call__(self, z: jnp.ndarray, train: bool) -> jnp.ndarray:
         height, width, out_channels = self.image_shape
-        base_h, base_w = height // 4, width // 4
+        factor = 2 ** len(self.channels)
+        base_h, base_w = height // factor, width // factor
         norm = dict(use_running_average=not train, momentum=self.bn_momentum, epsilon=self.bn_eps,
                     dtype=self.dtype)
         x = nn.Dense(self.channels[0] * base_h * base_w, kernel_init=_kernel_init, dtype=self.dtype)(z)
@@ -85,8 +88,35 @@ class Generator(nn.Module):
         return _float32_out(jnp.tanh(x), self.dtype)
 
 
+def critic_strides(height: int, width: int, blocks: int) -> list[tuple[int, tuple[int, int]]]:
+    """Each seed critic block's stride and the zero padding (bottom, right) after its
+    convolution: a block halves the size while the larger side is above 4, and an odd side that
+    the next block halves is padded by one, as the seed's ZeroPadding2D does on MNIST (28 -> 14
+    -> 7, padded to 8 -> 4 -> 4: strides 2, 2, 2, 1, the padding after the second block)."""
+    plan, sizes = [], [height, width]
+    for i in range(blocks):
+        stride = 2 if max(sizes) > 4 else 1
+        sizes = [-(-s // stride) for s in sizes]
+        next_halves = i + 1 < blocks and max(sizes) > 4
+        pad = tuple(s % 2 if next_halves else 0 for s in sizes)
+        sizes = [s + p for s, p in zip(sizes, pad)]
+        plan.append((stride, pad))
+    return plan
+
+
+def _normaliser(norm: str, batch_norm: dict, epsilon: float, dtype):
+    """A fresh normalisation layer of kind `norm` ("batch", "layer" or "none")."""
+    if norm == "batch":
+        return nn.BatchNorm(**batch_norm)
+    if norm == "layer":
+        return nn.LayerNorm(epsilon=epsilon, reduction_axes=(1, 2, 3), dtype=dtype)
+    return lambda y: y
+
+
 class Critic(nn.Module):
-    """images (B, H, W, C) -> scores (B, 1), linear: higher means 'more real'."""
+    """The seed's critic, images (B, H, W, C) -> scores (B, 1), linear: higher means 'more real'.
+    Per width a 3x3 convolution (strides from the image size: `critic_strides`), normalisation
+    after the first, LeakyReLU 0.2 and dropout; then a dense layer to one score."""
 
     channels: tuple[int, ...] = (16, 32, 64, 128)
     dropout: float = 0.25
@@ -99,24 +129,91 @@ class Critic(nn.Module):
     def __call__(self, x: jnp.ndarray, train: bool) -> jnp.ndarray:
         batch_norm = dict(use_running_average=not train, momentum=self.bn_momentum,
                           epsilon=self.bn_eps, dtype=self.dtype)
-        normalise = {
-            "batch": lambda: nn.BatchNorm(**batch_norm),
-            "layer": lambda: nn.LayerNorm(epsilon=self.bn_eps, reduction_axes=(1, 2, 3),
-                                          dtype=self.dtype),
-            "none": lambda: (lambda y: y)}[self.norm]
-        strides = (2, 2, 2, 1)
-        for i, (width, stride) in enumerate(zip(self.channels, strides)):
+        plan = critic_strides(x.shape[1], x.shape[2], len(self.channels))
+        for i, (width, (stride, pad)) in enumerate(zip(self.channels, plan)):
             x = nn.Conv(width, (3, 3), strides=stride, padding="SAME", kernel_init=_kernel_init,
                         dtype=self.dtype)(x)
-            if i == 1:
-                # The seed's ZeroPadding2D(((0, 1), (0, 1))): 7x7 -> 8x8 on MNIST.
-                x = jnp.pad(x, ((0, 0), (0, 1), (0, 1), (0, 0)))
+            if any(pad):
+                x = jnp.pad(x, ((0, 0), (0, pad[0]), (0, pad[1]), (0, 0)))
             if i > 0:
-                x = normalise()(x)
+                x = _normaliser(self.norm, batch_norm, self.bn_eps, self.dtype)(x)
             x = nn.leaky_relu(x, 0.2)
             x = nn.Dropout(self.dropout, deterministic=not train)(x)
         scores = nn.Dense(1, kernel_init=_kernel_init, dtype=self.dtype)(x.reshape(x.shape[0], -1))
         return _float32_out(scores, self.dtype)
+
+
+# The DCGAN networks' initialisation in the authors' code: weights N(0, 0.02), BatchNorm scale
+# N(1, 0.02), BatchNorm shift 0.
+_dcgan_init = nn.initializers.normal(0.02)
+
+
+def _dcgan_scale_init(key, shape, dtype=jnp.float32):
+    return 1.0 + 0.02 * jax.random.normal(key, shape, dtype)
+
+
+def _torch_conv_transpose(features: int, stride: int, pad: int, dtype) -> nn.ConvTranspose:
+    """PyTorch's ConvTranspose2d(kernel 4, stride, padding `pad`, bias=False): the gradient of a
+    convolution (transpose_kernel), whose dilated input lax pads by 4 - 1 - pad each side."""
+    edge = 3 - pad
+    return nn.ConvTranspose(features, (4, 4), strides=(stride, stride),
+                            padding=((edge, edge), (edge, edge)), use_bias=False,
+                            transpose_kernel=True, kernel_init=_dcgan_init, dtype=dtype)
+
+
+class DCGANGenerator(nn.Module):
+    """The WGAN authors' DCGAN_G (models/dcgan.py, no extra layers), z (B, latent) -> images
+    (B, S, S, C) in [-1, 1]: a 4x4 transposed convolution from the 1x1 noise to ngf/2 * S/4
+    channels, then per level a stride-2 4x4 transposed convolution halving the width and
+    doubling the size, each with BatchNorm and ReLU, until S/2; then one to C channels and tanh."""
+
+    image_shape: tuple[int, int, int] = (64, 64, 3)
+    ngf: int = 64
+    bn_momentum: float = 0.9
+    bn_eps: float = 1e-5
+    dtype: jnp.dtype | None = None
+
+    @nn.compact
+    def __call__(self, z: jnp.ndarray, train: bool) -> jnp.ndarray:
+        size, _, out_channels = self.image_shape
+        levels = size.bit_length() - 3  # doublings from 4 to size
+        width = (self.ngf // 2) * 2 ** levels
+        norm = dict(use_running_average=not train, momentum=self.bn_momentum, epsilon=self.bn_eps,
+                    scale_init=_dcgan_scale_init, dtype=self.dtype)
+        x = _torch_conv_transpose(width, 1, 0, self.dtype)(z.reshape(z.shape[0], 1, 1, -1))
+        x = nn.relu(nn.BatchNorm(**norm)(x))
+        for _ in range(levels - 1):
+            width //= 2
+            x = nn.relu(nn.BatchNorm(**norm)(_torch_conv_transpose(width, 2, 1, self.dtype)(x)))
+        x = _torch_conv_transpose(out_channels, 2, 1, self.dtype)(x)
+        return _float32_out(jnp.tanh(x), self.dtype)
+
+
+class DCGANCritic(nn.Module):
+    """The WGAN authors' DCGAN_D (no extra layers), images (B, S, S, C) -> scores (B, 1): a
+    stride-2 4x4 convolution to ndf channels and LeakyReLU 0.2 (no normalisation), then per level
+    one doubling the width and halving the size, with normalisation and LeakyReLU, until 4x4; then
+    a 4x4 valid convolution to one score. No biases, as there."""
+
+    ndf: int = 64
+    bn_momentum: float = 0.9
+    bn_eps: float = 1e-5
+    norm: str = "batch"  # "batch" (DCGAN_D), "layer" or "none" (DCGAN_D_nobn)
+    dtype: jnp.dtype | None = None
+
+    @nn.compact
+    def __call__(self, x: jnp.ndarray, train: bool) -> jnp.ndarray:
+        batch_norm = dict(use_running_average=not train, momentum=self.bn_momentum,
+                          epsilon=self.bn_eps, scale_init=_dcgan_scale_init, dtype=self.dtype)
+        conv = dict(kernel_size=(4, 4), use_bias=False, kernel_init=_dcgan_init, dtype=self.dtype)
+        x = nn.leaky_relu(nn.Conv(self.ndf, strides=2, padding=((1, 1), (1, 1)), **conv)(x), 0.2)
+        width = self.ndf
+        while x.shape[1] > 4:
+            width *= 2
+            x = nn.Conv(width, strides=2, padding=((1, 1), (1, 1)), **conv)(x)
+            x = nn.leaky_relu(_normaliser(self.norm, batch_norm, self.bn_eps, self.dtype)(x), 0.2)
+        scores = nn.Conv(1, padding="VALID", **conv)(x)
+        return _float32_out(scores.reshape(x.shape[0], 1), self.dtype)
 
 
 def _float32_out(y: jnp.ndarray, dtype: jnp.dtype | None) -> jnp.ndarray:
@@ -124,12 +221,50 @@ def _float32_out(y: jnp.ndarray, dtype: jnp.dtype | None) -> jnp.ndarray:
     return y if dtype is None else y.astype(jnp.float32)
 
 
-def build(config: Config) -> tuple[Generator, Critic]:
+def build(config: Config) -> tuple[nn.Module, nn.Module]:
     """The two networks a config describes."""
     common = dict(bn_momentum=config.bn_momentum, bn_eps=config.bn_eps,
                   dtype=None if config.compute_dtype == "float32" else jnp.dtype(config.compute_dtype))
+    if config.arch == "dcgan":
+        return (DCGANGenerator(config.image_shape, config.ngf, **common),
+                DCGANCritic(config.ndf, **common, norm=config.critic_norm))
     return (Generator(config.image_shape, config.gen_channels, **common),
             Critic(config.critic_channels, config.dropout, **common, norm=config.critic_norm))
+
+
+def _seed_flops(config: Config) -> tuple[int, int]:
+    """Multiply-adds of one image through the seed generator and critic."""
+    height, width, out_channels = config.image_shape
+    factor = 2 ** len(config.gen_channels)
+    h, w = height // factor, width // factor
+    gen, c_in = config.latent_dim * config.gen_channels[0] * h * w, config.gen_channels[0]
+    for c_out in config.gen_channels:  # an UpsampleConv: a 4x4 conv at the doubled size
+        h, w = 2 * h, 2 * w
+        gen, c_in = gen + h * w * 16 * c_in * c_out, c_out
+    gen += height * width * 16 * c_in * out_channels
+    critic, h, w, c_in = 0, height, width, out_channels
+    for c_out, (stride, pad) in zip(config.critic_channels,
+                                    critic_strides(height, width, len(config.critic_channels))):
+        h, w = -(-h // stride), -(-w // stride)
+        critic += h * w * 9 * c_in * c_out
+        h, w, c_in = h + pad[0], w + pad[1], c_out
+    return gen, critic + h * w * c_in
+
+
+def _dcgan_flops(config: Config) -> tuple[int, int]:
+    """Multiply-adds of one image through the DCGAN generator and critic."""
+    size, _, channels = config.image_shape
+    levels = size.bit_length() - 3
+    width = (config.ngf // 2) * 2 ** levels
+    gen, side = config.latent_dim * width * 16, 4
+    for _ in range(levels - 1):  # a stride-2 4x4 transposed conv: 16 taps per input pixel
+        gen, side, width = gen + side * side * 16 * width * (width // 2), 2 * side, width // 2
+    gen += side * side * 16 * width * channels
+    critic, side, width = (size // 2) ** 2 * 16 * channels * config.ndf, size // 2, config.ndf
+    while side > 4:
+        side //= 2
+        critic, width = critic + side * side * 16 * width * 2 * width, 2 * width
+    return gen, critic + 16 * width
 
 
 def flops_per_iteration(config: Config) -> float:
@@ -137,21 +272,8 @@ def flops_per_iteration(config: Config) -> float:
 
     Convolutions and dense layers only; used to estimate run time before a run starts.
     """
-    height, width, out_channels = config.image_shape
-    g0, g1 = config.gen_channels
-    h4, w4 = height // 4, width // 4
-    gen = 2 * (config.latent_dim * g0 * h4 * w4
-               + (2 * h4) * (2 * w4) * 16 * g0 * g0
-               + height * width * 16 * g0 * g1
-               + height * width * 16 * g1 * out_channels)
-    critic, h, w, c_in = 0, height, width, out_channels
-    for i, (c_out, stride) in enumerate(zip(config.critic_channels, (2, 2, 2, 1))):
-        h, w = -(-h // stride), -(-w // stride)
-        critic += 2 * h * w * 9 * c_in * c_out
-        if i == 1:
-            h, w = h + 1, w + 1
-        c_in = c_out
-    critic += 2 * h * w * c_in
+    gen, critic = (_dcgan_flops if config.arch == "dcgan" else _seed_flops)(config)
+    gen, critic = 2 * gen, 2 * critic
     batch = config.batch_size
     # Critic step: G forward, critic forward+backward on two batches. Generator step: G and
     # critic forward+backward.

@@ -74,7 +74,7 @@ def export(workdir: str | Path, name: str, step: int | None = None, samples: int
     averaged one where the run kept an average, unless `averaged` is False) and writes it with
     its card as generator `name`; returns the card."""
     from wgan_jax.checkpoint import read_states  # orbax and the evaluation only to export
-    from wgan_jax.evaluate import Evaluator
+    from wgan_jax.evaluate import Evaluator, wants_fid
     from wgan_jax.seeds import init_states
 
     workdir, where = Path(workdir), where or folder()
@@ -83,10 +83,11 @@ def export(workdir: str | Path, name: str, step: int | None = None, samples: int
         raise UserError(f"{workdir} holds {config.seeds} batched runs; export one run")
     state, averaged = select(states, 0), averaged and bool(config.ema)
     variables = jax.device_get(steps.variables_of(state, config.step(), averaged))
-    evaluator = Evaluator(config, samples)
+    evaluator = Evaluator(config, samples, use_fid=wants_fid(config, offline=True))
     record = evaluator.finish(evaluator.dispatch_images(evaluator.images(variables, config.step())))
-    card = {"name": name, "dataset": config.dataset, "iterations": int(state.step),
+    card = {"name": name, "data": config.data, "iterations": int(state.step),
             "averaged": averaged, "command": command, "samples": evaluator.samples,
+            "measured": evaluator.describe(),
             "eval_seed": config.seed, "evaluation": record,
             "train_sha256": dataset["sha256"], "backend": jax.default_backend(),
             "jax": jax.__version__, "config": config_lib.to_dict(config)}
@@ -96,11 +97,12 @@ def export(workdir: str | Path, name: str, step: int | None = None, samples: int
     return card
 
 
-def evaluate(generator: Pretrained, samples: int | None = None) -> dict:
-    """The shipped generator scored as its card was: the same noise, classifier and metrics."""
+def evaluate(generator: Pretrained, samples: int | None = None, use_fid: bool = False) -> dict:
+    """The shipped generator scored as its card was: the same noise, classifier and metrics
+    (FID too with `use_fid`: minutes on a CPU)."""
     from wgan_jax.evaluate import Evaluator
 
-    evaluator = Evaluator(generator.config, samples or generator.card["samples"])
+    evaluator = Evaluator(generator.config, samples or generator.card["samples"], use_fid=use_fid)
     images = evaluator.images(generator.variables, generator.config)
     return evaluator.finish(evaluator.dispatch_images(images))
 
@@ -122,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    scores = ", ".join(f"{k} {v:.4g}" for k, v in card["evaluation"].items() if k.startswith("fd_"))
+    scores = ", ".join(f"{k} {v:.4g}" for k, v in card["evaluation"].items()
+                       if k == "fid" or k.startswith("fd_"))
     print(f"wrote {folder() / args.name}.msgpack: iteration {card['iterations']}, {scores}")
     return 0
 

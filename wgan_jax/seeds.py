@@ -22,7 +22,7 @@ from wgan_jax.config import Config, StepConfig
 from wgan_jax.state import SAMPLES, TrainState, init_state, stream
 
 # Keys of a run's final records that describe the run rather than measure it.
-_NOT_MEASURED = ("iteration", "seconds", "class_shares")
+_NOT_MEASURED = ("iteration", "kind", "seconds", "class_shares")
 
 
 def run_configs(config: Config) -> list[Config]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import matplotlib
@@ -11,6 +10,8 @@ matplotlib.use("Agg")
 import matplotlib.image  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+
+from wgan_jax import records as records_lib  # noqa: E402
 
 
 def to_uint8(images: np.ndarray) -> np.ndarray:
@@ -50,34 +51,9 @@ def save_picture(picture: np.ndarray, path: str | Path) -> None:
         matplotlib.image.imsave(path, picture)
 
 
-def read_metrics(path: str | Path) -> list[dict]:
-    """The records of a metrics.jsonl file (see `read_records`)."""
-    return read_records(path)[0]
-
-
-def read_records(path: str | Path) -> tuple[list[dict], int]:
-    """The complete records of a metrics.jsonl file, and how many lines were not one: a line
-    cut off by a crash or a power loss mid-write, or otherwise damaged, is skipped."""
-    records, damaged = [], 0
-    with open(path, errors="replace") as f:
-        for line in f:
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                damaged += 1
-                continue
-            if isinstance(record, dict) and isinstance(record.get("iteration"), int):
-                records.append(record)
-            else:
-                damaged += 1
-    return records, damaged
-
-
 def plot_losses(records: list[dict], path: str | Path) -> None:
     """Critic loss and the Wasserstein estimate (= -critic loss) against generator iterations."""
-    records = [r for r in records if "wasserstein_estimate" in r]
+    records = records_lib.of_kind(records, records_lib.TRAIN)
     iterations = [r["iteration"] for r in records]
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 5.5), sharex=True)
     top.plot(iterations, [r["wasserstein_estimate"] for r in records], color="tab:blue")
@@ -128,8 +104,10 @@ def smoothing_window(count: int) -> int:
 def plot_training(records: list[dict], path: str | Path) -> None:
     """The Wasserstein estimate (raw, faint, and median-filtered) and the Fréchet distance of the
     evaluation records, over generator iterations, on one figure with two y axes."""
-    logs = [r for r in records if "wasserstein_estimate" in r]
-    evals = [r for r in records if any(k.startswith("fd_") for k in r)]
+    logs = [r for r in records_lib.of_kind(records, records_lib.TRAIN)
+            if "wasserstein_estimate" in r]
+    evals = [r for r in records_lib.of_kind(records, records_lib.EVAL)
+             if records_lib.quality_key(r)]
     fig, left = plt.subplots(figsize=(7, 4))
     if logs:
         its = [r["iteration"] for r in logs]
@@ -141,7 +119,7 @@ def plot_training(records: list[dict], path: str | Path) -> None:
     left.set_ylabel("Wasserstein estimate", color="tab:blue")
     left.grid(alpha=0.3)
     if evals:
-        key = next(k for k in evals[0] if k.startswith("fd_"))
+        key = records_lib.quality_key(evals[0])
         right = left.twinx()
         right.plot([r["iteration"] for r in evals], [r[key] for r in evals], "o-",
                    color="tab:red", label=key)
@@ -175,11 +153,12 @@ def plot_compare(histories: list[list[dict]], logs: list[list[dict]], labels: li
     fig, (quality, estimate) = plt.subplots(1, 2, figsize=(11, 4))
     for history, log, label in zip(histories, logs, labels):
         if history:
-            key = next(k for k in history[0] if k.startswith("fd_"))
+            key = records_lib.quality_key(history[0])
             quality.plot([r["iteration"] for r in history], [r[key] for r in history], "o-",
                          label=label)
             quality.set_ylabel(f"{key} (lower is better)")
-        log = [r for r in log if "wasserstein_estimate" in r]
+        log = [r for r in records_lib.of_kind(log, records_lib.TRAIN)
+               if "wasserstein_estimate" in r]
         if log:
             w = median_filter([r["wasserstein_estimate"] for r in log],
                               smoothing_window(len(log)))

@@ -15,10 +15,10 @@ import numpy as np
 
 from wgan_jax import config as config_lib
 from wgan_jax import data, seeds, viz
+from wgan_jax import records as records_lib
 from wgan_jax.checkpoint import Checkpoints
 from wgan_jax.config import Config
 from wgan_jax.errors import UserError, write_failed
-from wgan_jax.evaluate import quality_key
 from wgan_jax.events import EventWriter
 
 
@@ -34,7 +34,7 @@ class Writer:
         # exactly. `damaged` counts lines that were no record (a write cut off by a crash).
         self.records, self.damaged = [], 0
         if start and metrics_path.exists():
-            records, self.damaged = viz.read_records(metrics_path)
+            records, self.damaged = records_lib.read(metrics_path)
             self.records = [r for r in records if r["iteration"] <= start]
         if not active:
             return
@@ -77,8 +77,8 @@ class Writer:
 
     def final(self) -> dict:
         """The run's last log record merged with its last evaluation record."""
-        logged = [r for r in self.records if "critic_loss" in r]
-        evaluated = [r for r in self.records if "critic_loss" not in r]
+        logged = records_lib.of_kind(self.records, records_lib.TRAIN)
+        evaluated = records_lib.of_kind(self.records, records_lib.EVAL)
         return {**(evaluated[-1] if evaluated else {}), **(logged[-1] if logged else {})}
 
     def close(self) -> None:
@@ -111,7 +111,7 @@ class Best:
         by_iteration: dict[int, list[float]] = {}
         for writer in writers:
             for record in writer.records:
-                key = quality_key(record)  # the averaged generator's, where there is one
+                key = records_lib.quality_key(record)  # the averaged generator's, if any
                 if key:
                     by_iteration.setdefault(record["iteration"], []).append(record[key])
         return {at: float(np.mean(v)) for at, v in by_iteration.items() if len(v) == len(writers)}

@@ -1,8 +1,5 @@
-"""Image datasets as uint8 arrays of shape (N, H, W, C): bundled MNIST, IDX folders, tfds.
-
-Every loader ends in the same place, a host uint8 array; the training step scales it to [-1, 1]
-on the device, so the whole set costs one byte per pixel of device memory.
-"""
+"""MNIST-style IDX files: a folder holding the four standard files, the MNIST copy shipped inside
+the package, and Debian's Fashion-MNIST (package dataset-fashion-mnist)."""
 
 from __future__ import annotations
 
@@ -14,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from wgan_jax.data.base import Dataset, check_uint8_images
 from wgan_jax.errors import UserError
 
 # IDX type byte -> numpy dtype (big-endian, as the format stores it).
@@ -26,15 +24,6 @@ IDX_FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
 
 # Where Debian's dataset-fashion-mnist package puts its IDX files.
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
-
-
-@dataclasses.dataclass(frozen=True)
-class Dataset:
-    """One split of an image dataset, on the host."""
-
-    images: np.ndarray  # uint8 (N, H, W, C)
-    labels: np.ndarray | None  # int (N,) where the source has labels
-    name: str  # where it came from, for logs and config.json
 
 
 def load_idx(path: str | os.PathLike) -> np.ndarray:
@@ -70,8 +59,14 @@ def _find_idx(folder: Path, stem: str) -> Path:
     raise UserError(f"{folder / stem}[.gz]: file not found")
 
 
+def holds_idx(folder: Path) -> bool:
+    """Whether `folder` holds the training images of an IDX dataset."""
+    stem = IDX_FILES["train"][0]
+    return (folder / stem).is_file() or (folder / f"{stem}.gz").is_file()
+
+
 def load_idx_dir(folder: str | os.PathLike, split: str = "train", name: str | None = None) -> Dataset:
-    """Reads a split from a folder with the standard MNIST-style IDX file names."""
+    """Reads a split ("train" or "test") from a folder with the standard MNIST-style IDX names."""
     folder = Path(folder)
     if not folder.is_dir():
         raise UserError(f"{folder}: data folder not found")
@@ -82,49 +77,44 @@ def load_idx_dir(folder: str | os.PathLike, split: str = "train", name: str | No
                         f"{images.dtype} {images.shape}")
     if labels.ndim != 1 or labels.shape[0] != images.shape[0]:
         raise UserError(f"{label_path}: expected {images.shape[0]} labels, got shape {labels.shape}")
-    return Dataset(images[..., None], labels.astype(np.int32), name or str(folder))
+    return Dataset(check_uint8_images(images, str(image_path)), labels.astype(np.int32),
+                   name or str(folder))
+
+
+def bundled_mnist_folder():
+    """The folder of the MNIST copy shipped inside the package (see assets/mnist/README.md)."""
+    return resources.files("wgan_jax") / "assets" / "mnist"
 
 
 def load_bundled_mnist(split: str = "train") -> Dataset:
-    """The MNIST copy shipped inside the package (see assets/mnist/README.md)."""
-    folder = resources.files("wgan_jax") / "assets" / "mnist"
-    with resources.as_file(folder) as path:
+    """The MNIST copy shipped inside the package."""
+    with resources.as_file(bundled_mnist_folder()) as path:
         return load_idx_dir(path, split, name="mnist (bundled)")
 
 
-def load_tfds(name: str, split: str = "train", data_dir: str | None = None) -> Dataset:
-    """Any tensorflow-datasets image dataset, through `tfds.data_source` (no TensorFlow needed)."""
-    try:
-        import tensorflow_datasets as tfds
-    except ImportError as err:
-        raise UserError(f"--dataset {name} needs tensorflow-datasets ({err})") from None
-    try:
-        source = tfds.data_source(name, split=split, data_dir=data_dir)
-    except Exception as err:  # tfds raises many types (not found, no network, bad split)
-        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise UserError(f"tfds dataset {name!r} split {split!r}: {first_line}") from None
-    if len(source) == 0:
-        raise UserError(f"tfds dataset {name!r} split {split!r} is empty")
-    first = source[0]
-    if "image" not in first:
-        raise UserError(f"tfds dataset {name!r} has no 'image' feature (features: {sorted(first)})")
-    examples = [source[i] for i in range(len(source))]
-    images = np.stack([np.asarray(ex["image"]) for ex in examples])
-    if images.ndim == 3:
-        images = images[..., None]
-    if images.ndim != 4 or images.dtype != np.uint8:
-        raise UserError(f"tfds dataset {name!r}: expected uint8 images (H, W, C), got "
-                        f"{images.dtype} {images.shape[1:]}")
-    labels = np.asarray([ex["label"] for ex in examples], np.int32) if "label" in first else None
-    return Dataset(images, labels, f"tfds:{name}")
+class IdxSource:
+    """A folder of IDX files: its train split, and its test split as the held-out one."""
+
+    kind = "idx"
+
+    def __init__(self, folder: str | os.PathLike | None = None, name: str | None = None):
+        self.folder = None if folder is None else Path(folder).expanduser()
+        self.name = name
+
+    def split(self, name: str) -> Dataset:
+        if name == "train":
+            return load_bundled_mnist() if self.folder is None else \
+                load_idx_dir(self.folder, "train", self.name)
+        test = load_bundled_mnist("test") if self.folder is None else \
+            load_idx_dir(self.folder, "test", self.name)
+        return dataclasses.replace(test, name=f"{test.name} test split")
+
+    def heldout_note(self) -> str:
+        return "the test split"
 
 
-def load(dataset: str = "mnist", data_dir: str | None = None, split: str = "train") -> Dataset:
-    """The dataset a config names: an IDX folder if given, else bundled MNIST, else tfds."""
-    if data_dir is not None:
-        return load_idx_dir(data_dir, split)
-    if dataset == "mnist":
-        return load_bundled_mnist(split)
-    if dataset == "fashion_mnist" and DEBIAN_FASHION_MNIST.is_dir():
-        return load_idx_dir(DEBIAN_FASHION_MNIST, split, name="fashion_mnist (Debian IDX)")
-    return load_tfds(dataset, split)
+def fashion_mnist() -> IdxSource | None:
+    """Debian's Fashion-MNIST IDX files, where the package is installed."""
+    if DEBIAN_FASHION_MNIST.is_dir():
+        return IdxSource(DEBIAN_FASHION_MNIST, "fashion_mnist (Debian IDX)")
+    return None
