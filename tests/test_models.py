@@ -226,7 +226,7 @@ def numpy_conv_transpose(x, weight, stride, pad):
 def test_dcgan_transposed_convolutions_are_pytorchs(shape, stride, pad):
     rng = np.random.default_rng(0)
     x = rng.normal(size=shape).astype(np.float32)
-    layer = models._torch_conv_transpose(3, stride, pad, None)
+    layer = models.ConvTranspose(3, stride)
     weight = rng.normal(size=(shape[-1], 3, 4, 4)).astype(np.float32)  # PyTorch (in, out, kh, kw)
     got = layer.apply({"params": {"kernel": jnp.asarray(weight.transpose(2, 3, 1, 0))}}, x)
     np.testing.assert_allclose(np.asarray(got), numpy_conv_transpose(x, weight, stride, pad),

@@ -152,13 +152,46 @@ def _dcgan_scale_init(key, shape, dtype=jnp.float32):
     return 1.0 + 0.02 * jax.random.normal(key, shape, dtype)
 
 
-def _torch_conv_transpose(features: int, stride: int, pad: int, dtype) -> nn.ConvTranspose:
-    """PyTorch's ConvTranspose2d(kernel 4, stride, padding `pad`, bias=False): the gradient of a
-    convolution (transpose_kernel), whose dilated input lax pads by 4 - 1 - pad each side."""
-    edge = 3 - pad
-    return nn.ConvTranspose(features, (4, 4), strides=(stride, stride),
-                            padding=((edge, edge), (edge, edge)), use_bias=False,
-                            transpose_kernel=True, kernel_init=_dcgan_init, dtype=dtype)
+# PyTorch's ConvTranspose2d(kernel 4, stride 2, padding 1) puts input pixel i's tap k at output
+# 2i - 1 + k, so output phase a of pixel i (output 2i + a) reads input i + dy through tap k:
+#   a = 0:  dy = -1 via k = 3,  dy = 0 via k = 1
+#   a = 1:  dy =  0 via k = 2,  dy = +1 via k = 0
+# _TRANSPOSED_TAPS[a, dy + 1, k] holds those pairs.
+_TRANSPOSED_TAPS = np.zeros((2, 3, 4), np.float32)
+_TRANSPOSED_TAPS[0, 0, 3] = _TRANSPOSED_TAPS[0, 1, 1] = 1
+_TRANSPOSED_TAPS[1, 1, 2] = _TRANSPOSED_TAPS[1, 2, 0] = 1
+
+
+class ConvTranspose(nn.Module):
+    """PyTorch's ConvTranspose2d with a 4x4 kernel and no bias, as the DCGAN generator uses it:
+    stride 1 without padding (1x1 noise -> 4x4, a dense layer) or stride 2 with padding 1 (x2).
+
+    The kernel is kept as Flax's transposed kernel, (4, 4, features, in); the stride-2 case is
+    computed at the input's resolution, as one 3x3 convolution giving the four output phases
+    (`_TRANSPOSED_TAPS`) and a depth-to-space, which XLA runs several times faster than
+    lax.conv_transpose on CPU (benchmarks/NOTES.md), and GPUs too (jax#23783).
+    tests/test_models.py checks it against ConvTranspose2d's definition written out in NumPy.
+    """
+
+    features: int
+    stride: int
+    dtype: jnp.dtype | None = None
+
+    @nn.compact
+    def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
+        batch, height, width, in_channels = x.shape
+        kernel = self.param("kernel", _dcgan_init, (4, 4, self.features, in_channels))
+        dtype = self.dtype or x.dtype
+        x, kernel = x.astype(dtype), kernel.astype(dtype)
+        if self.stride == 1:  # a 1x1 input: each output pixel is its own tap
+            return jnp.einsum("bhwc,yxoc->byxo", x, kernel)
+        taps = jnp.asarray(_TRANSPOSED_TAPS, dtype)
+        phased = jnp.einsum("ayk,bxl,kloc->yxcabo", taps, taps, kernel)
+        phased = phased.reshape(3, 3, in_channels, 4 * self.features)
+        y = jax.lax.conv_general_dilated(x, phased, (1, 1), ((1, 1), (1, 1)),
+                                         dimension_numbers=("NHWC", "HWIO", "NHWC"))
+        y = y.reshape(batch, height, width, 2, 2, self.features).transpose(0, 1, 3, 2, 4, 5)
+        return y.reshape(batch, 2 * height, 2 * width, self.features)
 
 
 class DCGANGenerator(nn.Module):
@@ -180,12 +213,12 @@ class DCGANGenerator(nn.Module):
         width = (self.ngf // 2) * 2 ** levels
         norm = dict(use_running_average=not train, momentum=self.bn_momentum, epsilon=self.bn_eps,
                     scale_init=_dcgan_scale_init, dtype=self.dtype)
-        x = _torch_conv_transpose(width, 1, 0, self.dtype)(z.reshape(z.shape[0], 1, 1, -1))
+        x = ConvTranspose(width, 1, self.dtype)(z.reshape(z.shape[0], 1, 1, -1))
         x = nn.relu(nn.BatchNorm(**norm)(x))
         for _ in range(levels - 1):
             width //= 2
-            x = nn.relu(nn.BatchNorm(**norm)(_torch_conv_transpose(width, 2, 1, self.dtype)(x)))
-        x = _torch_conv_transpose(out_channels, 2, 1, self.dtype)(x)
+            x = nn.relu(nn.BatchNorm(**norm)(ConvTranspose(width, 2, self.dtype)(x)))
+        x = ConvTranspose(out_channels, 2, self.dtype)(x)
         return _float32_out(jnp.tanh(x), self.dtype)
 
 
