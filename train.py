@@ -12,13 +12,16 @@ import jax
 from rich.console import Console
 
 from wgan_jax import config as config_lib
-from wgan_jax import checkpoint, distributed, events, loop, models
+from wgan_jax import checkpoint, distributed, events, loop, models, steps
 from wgan_jax.errors import EXIT_WRITE_FAILED, ArgumentParser, UserError, WriteFailed
 
-# Seconds per generator iteration on 2 x86-64 cores = BASE + PER_GFLOP * GFLOP per iteration, fitted
-# to the two measurements in benchmarks/NOTES.md ("CPU notice"). Only used to tell a CPU user
-# roughly how long a run will take before it starts.
-CPU_SECONDS_BASE, CPU_SECONDS_PER_GFLOP, CPU_REFERENCE_CORES = 0.134, 0.00343, 2
+# Seconds per generator iteration on 2 x86-64 cores = BASE + PER_GFLOP[arch] * GFLOP per iteration,
+# and seconds per image through FID's Inception network, fitted to the measurements in
+# benchmarks/NOTES.md ("CPU notice"). Only used to tell a CPU user roughly how long a run will take
+# before it starts.
+CPU_SECONDS_BASE, CPU_REFERENCE_CORES = 0.134, 2
+CPU_SECONDS_PER_GFLOP = {"seed": 0.00343, "dcgan": 0.0182}
+CPU_SECONDS_PER_FID_IMAGE = 0.28
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -50,6 +53,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     flag("--arch", choices=config_lib.ARCHS,
          help="seed: the Keras-GAN wgan.py networks, any image size; dcgan: the WGAN authors' "
               "DCGAN networks (square images of 16, 32, 64, ... pixels; preset's if unset)")
+    flag("--conditional", action="store_true", default=None,
+         help="class-conditional WGAN: the generator takes a class label, the critic a "
+              "projection term; the labels come from the data (MNIST's digits, a folder's "
+              "sub-folders)")
     flag("--ngf", type=int, help="DCGAN generator width (the authors' 64; preset's if unset)")
     flag("--ndf", type=int, help="DCGAN critic width (the authors' 64; preset's if unset)")
     flag("--seeds", type=int, help="train this many runs at once (seeds --seed, --seed+1, ...) "
@@ -162,6 +169,7 @@ def build_config(args: argparse.Namespace, workdir: str) -> config_lib.Config:
         loss=args.loss, iterations=args.iterations, batch_size=args.batch_size, n_critic=args.n_critic,
         **_per_run(args), seed=args.seed, data=_data(args), image_size=args.image_size,
         channels=args.channels, background=args.background, arch=args.arch, ngf=args.ngf,
+        conditional=args.conditional,
         ndf=args.ndf, sample_every=args.sample_every, log_every=args.log_every,
         checkpoint_every=args.checkpoint_every, eval_every=args.eval_every,
         eval_samples=args.eval_samples, eval_fid=args.eval_fid, devices=args.devices,
@@ -191,9 +199,14 @@ def cpu_notice(config: config_lib.Config) -> str | None:
     if jax.default_backend() != "cpu":
         return None
     cores = os.cpu_count() or 1
-    per_iteration = CPU_SECONDS_BASE + CPU_SECONDS_PER_GFLOP * models.flops_per_iteration(config) / 1e9
-    seconds = config.iterations * per_iteration * CPU_REFERENCE_CORES / min(cores, 16)
-    hint = "" if config.preset == "quick" else "; `--preset quick` draws digits in under 10 minutes"
+    gflop = models.flops_per_iteration(config, steps.mean_critic_updates(config)) / 1e9
+    seconds = config.iterations * (CPU_SECONDS_BASE + CPU_SECONDS_PER_GFLOP[config.arch] * gflop)
+    if config.eval_every and config.eval_fid == "on":
+        evaluations = config.iterations // config.eval_every + 1
+        seconds += evaluations * config.eval_samples * CPU_SECONDS_PER_FID_IMAGE
+    seconds *= CPU_REFERENCE_CORES / min(cores, 16)
+    quick = config.preset != "quick" and config.data == "mnist"
+    hint = "; `--preset quick` draws digits in under 10 minutes" if quick else ""
     return (f"No GPU/TPU found: training on {cores} CPU core(s) will take roughly "
             f"{max(1, round(seconds / 60))} minutes{hint}.")
 

@@ -8,7 +8,7 @@ import orbax.checkpoint as ocp
 import pytest
 
 from wgan_jax import evaluate, loop, sample, viz
-from wgan_jax.errors import WriteFailed
+from wgan_jax.errors import UserError, WriteFailed
 from wgan_jax.checkpoint import Checkpoints
 from wgan_jax.evaluate import Evaluator
 
@@ -129,3 +129,25 @@ def test_an_oserror_while_writing_is_one_write_failure_and_the_run_resumes(
         loop.run(config, tmp_path / "w", resume=True)
     lines = (tmp_path / "w" / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(line)["iteration"] for line in lines] == [1, 2, 3, 4]
+
+
+def test_a_conditional_run_is_scored_by_the_class_it_asked_for(tmp_path):
+    config = dataclasses.replace(TINY, iterations=2, eval_every=2, eval_samples=100, conditional=True)
+    loop.run(config, tmp_path / "w")
+    saved = json.loads((tmp_path / "w" / "config.json").read_text())
+    assert saved["conditional"] and saved["num_classes"] == 10
+    final = [json.loads(line) for line in (tmp_path / "w" / "metrics.jsonl").read_text().splitlines()][-1]
+    assert final["kind"] == "eval" and 0 <= final["conditional_accuracy"] <= 1
+    assert len(final["class_accuracy"]) == 10 and "fd_mnist" in final
+
+
+def test_conditional_training_needs_labels(tmp_path):
+    pictures = tmp_path / "flat"
+    pictures.mkdir()
+    for i in range(4):
+        matplotlib.image.imsave(pictures / f"{i}.png", np.full((8, 8), i * 60, np.uint8), cmap="gray")
+    config = dataclasses.replace(TINY, data=str(pictures), conditional=True, gen_channels=(4,),
+                                 batch_size=2, holdout=0.0)
+    with pytest.raises(UserError, match="--conditional needs labelled images") as info:
+        loop.run(config, tmp_path / "w")
+    assert "\n" not in str(info.value)

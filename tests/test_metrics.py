@@ -111,3 +111,12 @@ def test_every_metric_ignores_sample_order():
     for key in a:
         # only the floating-point summation order changes
         np.testing.assert_allclose(a[key], b[key], rtol=1e-9, atol=1e-12, err_msg=key)
+
+
+def test_conditional_accuracy_counts_samples_of_the_class_asked_for():
+    requested = np.array([0, 0, 1, 1, 2, 2])
+    predicted = np.array([0, 1, 1, 1, 0, 0])
+    probs = np.eye(3)[predicted]
+    result = metrics.conditional_accuracy(probs, requested)
+    assert result["conditional_accuracy"] == pytest.approx(3 / 6)
+    assert result["class_accuracy"] == [0.5, 1.0, 0.0]

@@ -244,3 +244,40 @@ def test_network_shape_rules_are_one_line_errors(fields, message):
     with pytest.raises(UserError, match=message) as info:
         dataclasses.replace(Config(), **fields).validate()
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("arch, shape", [("seed", (28, 28, 1)), ("dcgan", (32, 32, 3))])
+def test_labels_reach_both_conditional_networks(arch, shape):
+    config = Config(arch=arch, image_shape=shape, gen_channels=(8, 4), critic_channels=(4, 4, 4, 4),
+                    ngf=4, ndf=4, dropout=0.0, conditional=True, num_classes=3)
+    generator, critic = models.build(config.validate())
+    z = jnp.ones((2, 100))
+    g = generator.init(jax.random.PRNGKey(0), z, train=False, labels=jnp.zeros(2, jnp.int32))
+    images = [generator.apply(g, z, train=False, labels=jnp.full(2, c)) for c in (0, 1)]
+    assert not np.allclose(images[0], images[1])
+    c = critic.init(jax.random.PRNGKey(1), images[0], train=False, labels=jnp.zeros(2, jnp.int32))
+    c = {**c, "params": {**c["params"], "projection": {"embedding": jax.random.normal(
+        jax.random.PRNGKey(2), c["params"]["projection"]["embedding"].shape)}}}
+    scores = [critic.apply(c, images[0], train=False, labels=jnp.full(2, k)) for k in (0, 1)]
+    assert not np.allclose(scores[0], scores[1])
+    unconditional = models.build(dataclasses.replace(config, conditional=False))[1]
+    assert "projection" not in unconditional.init(jax.random.PRNGKey(1), images[0], train=False)["params"]
+
+
+def test_the_projection_terms_gradient_is_the_mean_feature_of_each_class():
+    """d mean(D(x, y)) / d E[c] = (1 / B) * sum of the features phi(x_i) of the images labelled
+    c, by hand, on a tiny critic (the unconditional part does not depend on E)."""
+    critic = models.Critic(channels=(2, 3), dropout=0.0, norm="none", num_classes=3)
+    x = jax.random.uniform(jax.random.PRNGKey(0), (5, 8, 8, 1), minval=-1, maxval=1)
+    labels = jnp.array([0, 2, 2, 0, 2])
+    variables = critic.init(jax.random.PRNGKey(1), x, train=False, labels=labels)
+    params = {**variables["params"], "projection": {"embedding": jax.random.normal(
+        jax.random.PRNGKey(2), variables["params"]["projection"]["embedding"].shape)}}
+    _, sown = critic.apply({"params": params}, x, train=False, labels=labels,
+                           mutable=["intermediates"])
+    features = np.asarray(sown["intermediates"]["features"][0], np.float64)
+    grad = jax.grad(lambda p: critic.apply({"params": p}, x, train=False, labels=labels).mean())(params)
+    expected = np.stack([features[np.asarray(labels) == c].sum(0) / 5 for c in range(3)])
+    np.testing.assert_allclose(np.asarray(grad["projection"]["embedding"]), expected,
+                               rtol=1e-5, atol=1e-7)
+    assert not np.any(expected[1])  # class 1 is absent: its embedding gets no gradient

@@ -107,3 +107,43 @@ def test_a_folder_without_checkpoints_is_a_one_line_error(tmp_path, capsys):
     assert "no checkpoints folder" in capsys.readouterr().err
     assert sample.main(["--pretrained", "nonesuch"]) == 2
     assert "no pretrained generator 'nonesuch'" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def conditional_dir(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("sample") / "conditional"
+    loop.run(dataclasses.replace(TINY, iterations=2, conditional=True), workdir)
+    return workdir
+
+
+def test_label_draws_that_class_and_all_draws_a_row_per_class(conditional_dir, tmp_path):
+    out = tmp_path / "sevens.npz"
+    assert sample.main([str(conditional_dir), "--label", "7", "--n", "4", "--format", "npz",
+                        "--out", str(out)]) == 0
+    sevens = np.load(out)
+    assert sevens["labels"].tolist() == [7] * 4 and sevens["images"].shape == (4, 28, 28, 1)
+    config, variables = sample.from_run(conditional_dir)
+    z = sample.latents(config, 4, 0)
+    expected = viz.to_uint8(sample.draw(variables, config, z, np.full(4, 7)))
+    np.testing.assert_array_equal(sevens["images"], expected)
+    other = viz.to_uint8(sample.draw(variables, config, z, np.full(4, 3)))
+    assert not np.array_equal(other, expected)  # the label reaches the generator
+    grid = tmp_path / "all.png"
+    assert sample.main([str(conditional_dir), "--label", "all", "--n", "30", "--out", str(grid)]) == 0
+    # 10 rows (classes) of 3: tiles of 28 + 2 gap, drawn at 2x
+    assert matplotlib.image.imread(grid).shape[:2] == (2 * (10 * 30 + 2), 2 * (3 * 30 + 2))
+
+
+@pytest.mark.parametrize("which, label, message", [
+    ("conditional", "10", "--label 10 is out of range: this generator draws classes 0..9"),
+    ("conditional", "-1", "--label -1 is out of range"),
+    ("conditional", "seven", "--label must be a class 0..9 or all, got 'seven'"),
+    ("unconditional", "7", "--label 7: this generator is not conditional"),
+])
+def test_a_bad_label_is_one_line_and_exit_2(conditional_dir, run_dir, tmp_path, capsys, which,
+                                            label, message):
+    workdir = conditional_dir if which == "conditional" else run_dir
+    assert sample.main([str(workdir), "--label", label, "--out", str(tmp_path / "x.png")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"error: {message}" or (err.startswith("error: ") and message in err)
+    assert not (tmp_path / "x.png").exists()

@@ -125,6 +125,13 @@ class StepConfig:
     compute_dtype: str = "float32"
     # (height, width, channels) of the training images; filled in from the dataset when loaded.
     image_shape: tuple[int, int, int] = (28, 28, 1)
+    # Class-conditional WGAN: the generator takes a class label (a learned embedding joined to
+    # the noise) and the critic adds a projection term <embed(y), features(x)> (Miyato and
+    # Koyama 2018) whose embedding is clipped with every other critic weight. Fake batches get
+    # uniformly drawn labels; real ones their own (MNIST's digits, a folder's sub-folders).
+    conditional: bool = False
+    # Classes of a conditional run's labels; filled in from the dataset when loaded.
+    num_classes: int = 0
 
     # --- runs
     # Root of every random stream in the run (init, batches, noise, dropout, sample noise).
@@ -240,6 +247,9 @@ class Config(RunConfig, StepConfig):
         if self.keras_exact and OBJECTIVES[self.loss].penalised:
             raise UserError("keras_exact splits the real and fake updates; the gradient penalty "
                             "needs both in one update")
+        if self.conditional and (self.keras_exact or OBJECTIVES[self.loss].penalised):
+            raise UserError(f"conditional runs take the wgan or dcgan loss without keras_exact "
+                            f"(got loss {self.loss}{', keras_exact' if self.keras_exact else ''})")
         self._check_numbers()
         self._check_run()
         if shape_known or self.image_size:

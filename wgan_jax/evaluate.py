@@ -81,9 +81,15 @@ class Evaluator:
             parts.append(f"fd_{self.name} and the others in the {self.name} classifier's features")
         return "; ".join(parts)
 
+    def labels(self, config: Config) -> jax.Array | None:
+        """The classes a conditional generator is asked for, in turn (None: unconditional)."""
+        return steps.balanced_labels(len(self.z), config)
+
     def images(self, variables: dict, config: Config) -> jax.Array:
         """The evaluation images (samples, H, W, C) in [-1, 1] of generator `variables`."""
-        images = [steps.draw(variables, self.z[i:i + GENERATE_BATCH], config)
+        labels = self.labels(config)
+        images = [steps.draw(variables, self.z[i:i + GENERATE_BATCH], config,
+                             None if labels is None else labels[i:i + GENERATE_BATCH])
                   for i in range(0, len(self.z), GENERATE_BATCH)]
         return jnp.concatenate(images)[:self.samples]
 
@@ -95,16 +101,18 @@ class Evaluator:
     def dispatch(self, state: TrainState, config: Config) -> dict[str, jax.Array]:
         """The outputs `finish` scores, of the images `generate` draws; with generator averaging
         on and a classifier, also the classifier features of the trained (raw) generator's."""
-        outputs = self.dispatch_images(self.generate(state, config))
+        outputs = self.dispatch_images(self.generate(state, config), self.labels(config))
         if config.ema and self.params is not None:
             raw = self.generate(state, config, averaged=False)
             outputs["raw_features"] = classifier.classify(self.params, raw)[1]
         return outputs
 
-    def dispatch_images(self, images: jax.Array | np.ndarray) -> dict[str, jax.Array]:
+    def dispatch_images(self, images: jax.Array | np.ndarray, labels: jax.Array | None = None
+                        ) -> dict[str, jax.Array]:
         """Class probabilities and features, and Inception features, of images in [-1, 1] or
-        uint8, as device arrays."""
-        outputs = {}
+        uint8, as device arrays; with the `labels` a conditional generator was asked for, also
+        those (the conditional accuracy needs them)."""
+        outputs = {} if labels is None else {"requested": labels[:len(images)]}
         if self.params is not None:
             outputs["probs"], outputs["features"] = classifier.classify(self.params, images)
         if self.fid:
@@ -122,6 +130,8 @@ class Evaluator:
             if "raw_features" in host:
                 result[f"fd_{self.name}_raw"] = metrics.frechet_distance(
                     real.mean, real.cov, *metrics.feature_stats(host["raw_features"]))
+            if "requested" in host:
+                result.update(metrics.conditional_accuracy(host["probs"], host["requested"]))
         if "fid_features" in host:
             result["fid"] = fid.fid(fid.reference(self.heldout.images), host["fid_features"])
         return result

@@ -65,11 +65,25 @@ def prepare(config: Config) -> tuple[Config, data.Splits]:
     """Loads the data's splits and returns the config completed with the images' shape."""
     splits = data.load_splits(config.data, config.data_options())
     dataset = splits.train
-    config = dataclasses.replace(config, image_shape=tuple(dataset.images.shape[1:])).validate()
+    config = dataclasses.replace(config, image_shape=tuple(dataset.images.shape[1:]),
+                                 num_classes=_classes(config, dataset)).validate()
     if config.batch_size > len(dataset.images):
         raise UserError(f"batch size {config.batch_size} is larger than the dataset "
                         f"({len(dataset.images)} images)")
     return config, splits
+
+
+def _classes(config: Config, dataset: data.Dataset) -> int:
+    """The number of classes a conditional run's labels take (0 when unconditional)."""
+    if not config.conditional:
+        return 0
+    if dataset.labels is None:
+        raise UserError(f"--conditional needs labelled images (MNIST, Fashion-MNIST, a folder of "
+                        f"sub-folders); {config.data} has no labels")
+    count = len(dataset.classes) if dataset.classes else int(dataset.labels.max()) + 1
+    if count < 2:
+        raise UserError(f"--conditional needs at least two classes; {config.data} has {count}")
+    return count
 
 
 class _StopRequest:
@@ -219,7 +233,8 @@ class _Trainer:
     def train(self, states: TrainState) -> dict:
         """Trains from `states` to config.iterations; returns what `run` returns."""
         config, at, unlogged, stopping = self.config, self.start_at, [], False
-        images = self.programs.place_data(self.dataset.images)
+        images = self.programs.place_data((self.dataset.images, self.dataset.labels)
+                                          if config.conditional else self.dataset.images)
         fixed_z = self.programs.place_noise(seeds.sample_noise(config, SAMPLE_COUNT))
         try:
             with Progress(*_COLUMNS, console=self.console) as self.progress, _StopRequest() as stop:

@@ -84,6 +84,17 @@ def class_coverage(probs: np.ndarray) -> tuple[np.ndarray, float]:
     return shares, float(np.sum(nonzero * np.log(nonzero * classes)))
 
 
+def conditional_accuracy(probs: np.ndarray, requested: np.ndarray) -> dict:
+    """How often a conditional generator draws what it was asked for: the share of samples the
+    classifier assigns to the requested class, overall and per class."""
+    hit = np.argmax(probs, axis=1) == requested
+    classes = probs.shape[1]
+    per_class = [float(hit[requested == c].mean()) if np.any(requested == c) else float("nan")
+                 for c in range(classes)]
+    return {"conditional_accuracy": float(hit.mean()),
+            "class_accuracy": [round(a, 4) for a in per_class]}
+
+
 def _squared_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.maximum((a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2 * a @ b.T, 0.0)
 

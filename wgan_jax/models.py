@@ -70,9 +70,11 @@ class Generator(nn.Module):
     bn_momentum: float = 0.8
     bn_eps: float = 1e-3
     dtype: jnp.dtype | None = None  # compute dtype (see the module docstring)
+    num_classes: int = 0  # > 0: conditional on a class label (`with_label`)
 
     @nn.compact
-    def __call__(self, z: jnp.ndarray, train: bool) -> jnp.ndarray:
+    def __call__(self, z: jnp.ndarray, train: bool, labels: jnp.ndarray | None = None) -> jnp.ndarray:
+        z = with_label(z, labels, self.num_classes)
         height, width, out_channels = self.image_shape
         factor = 2 ** len(self.channels)
         base_h, base_w = height // factor, width // factor
@@ -124,9 +126,10 @@ class Critic(nn.Module):
     bn_eps: float = 1e-3
     norm: str = "batch"  # "batch", "layer" (per sample over H, W, C) or "none"
     dtype: jnp.dtype | None = None  # compute dtype (see the module docstring)
+    num_classes: int = 0  # > 0: conditional, with a projection term (`projected`)
 
     @nn.compact
-    def __call__(self, x: jnp.ndarray, train: bool) -> jnp.ndarray:
+    def __call__(self, x: jnp.ndarray, train: bool, labels: jnp.ndarray | None = None) -> jnp.ndarray:
         batch_norm = dict(use_running_average=not train, momentum=self.bn_momentum,
                           epsilon=self.bn_eps, dtype=self.dtype)
         plan = critic_strides(x.shape[1], x.shape[2], len(self.channels))
@@ -139,8 +142,9 @@ class Critic(nn.Module):
                 x = _normaliser(self.norm, batch_norm, self.bn_eps, self.dtype)(x)
             x = nn.leaky_relu(x, 0.2)
             x = nn.Dropout(self.dropout, deterministic=not train)(x)
-        scores = nn.Dense(1, kernel_init=_kernel_init, dtype=self.dtype)(x.reshape(x.shape[0], -1))
-        return _float32_out(scores, self.dtype)
+        features = x.reshape(x.shape[0], -1)
+        scores = nn.Dense(1, kernel_init=_kernel_init, dtype=self.dtype)(features)
+        return _float32_out(projected(self, scores, features, labels), self.dtype)
 
 
 # The DCGAN networks' initialisation in the authors' code: weights N(0, 0.02), BatchNorm scale
@@ -205,9 +209,11 @@ class DCGANGenerator(nn.Module):
     bn_momentum: float = 0.9
     bn_eps: float = 1e-5
     dtype: jnp.dtype | None = None
+    num_classes: int = 0  # > 0: conditional on a class label (`with_label`)
 
     @nn.compact
-    def __call__(self, z: jnp.ndarray, train: bool) -> jnp.ndarray:
+    def __call__(self, z: jnp.ndarray, train: bool, labels: jnp.ndarray | None = None) -> jnp.ndarray:
+        z = with_label(z, labels, self.num_classes)
         size, _, out_channels = self.image_shape
         levels = size.bit_length() - 3  # doublings from 4 to size
         width = (self.ngf // 2) * 2 ** levels
@@ -233,9 +239,10 @@ class DCGANCritic(nn.Module):
     bn_eps: float = 1e-5
     norm: str = "batch"  # "batch" (DCGAN_D), "layer" or "none" (DCGAN_D_nobn)
     dtype: jnp.dtype | None = None
+    num_classes: int = 0  # > 0: conditional, with a projection term (`projected`)
 
     @nn.compact
-    def __call__(self, x: jnp.ndarray, train: bool) -> jnp.ndarray:
+    def __call__(self, x: jnp.ndarray, train: bool, labels: jnp.ndarray | None = None) -> jnp.ndarray:
         batch_norm = dict(use_running_average=not train, momentum=self.bn_momentum,
                           epsilon=self.bn_eps, scale_init=_dcgan_scale_init, dtype=self.dtype)
         conv = dict(kernel_size=(4, 4), use_bias=False, kernel_init=_dcgan_init, dtype=self.dtype)
@@ -245,8 +252,32 @@ class DCGANCritic(nn.Module):
             width *= 2
             x = nn.Conv(width, strides=2, padding=((1, 1), (1, 1)), **conv)(x)
             x = nn.leaky_relu(_normaliser(self.norm, batch_norm, self.bn_eps, self.dtype)(x), 0.2)
-        scores = nn.Conv(1, padding="VALID", **conv)(x)
-        return _float32_out(scores.reshape(x.shape[0], 1), self.dtype)
+        scores = nn.Conv(1, padding="VALID", **conv)(x).reshape(x.shape[0], 1)
+        features = x.reshape(x.shape[0], -1)
+        return _float32_out(projected(self, scores, features, labels), self.dtype)
+
+
+def with_label(z: jnp.ndarray, labels: jnp.ndarray | None, num_classes: int) -> jnp.ndarray:
+    """A conditional generator's input: the noise joined to a learned embedding of the label,
+    as long as the noise (cGAN, Mirza and Osindero 2014); the noise itself when unconditional."""
+    if not num_classes:
+        return z
+    embedding = nn.Embed(num_classes, z.shape[-1], name="label_embedding")(labels)
+    return jnp.concatenate([z, embedding.astype(z.dtype)], axis=-1)
+
+
+def projected(critic: nn.Module, scores: jnp.ndarray, features: jnp.ndarray,
+              labels: jnp.ndarray | None) -> jnp.ndarray:
+    """A conditional critic's scores: the unconditional score plus the projection term
+    <embed(y), features(x)> of Miyato and Koyama (2018), its embedding starting at zero (the
+    critic starts unconditional) and clipped with every other critic weight. Unconditional:
+    the scores unchanged. The features are sown as intermediates (tests read them)."""
+    if not critic.num_classes:
+        return scores
+    critic.sow("intermediates", "features", features)
+    embedding = nn.Embed(critic.num_classes, features.shape[-1], name="projection",
+                         embedding_init=nn.initializers.zeros_init())(labels)
+    return scores + jnp.sum(embedding.astype(features.dtype) * features, axis=-1, keepdims=True)
 
 
 def _float32_out(y: jnp.ndarray, dtype: jnp.dtype | None) -> jnp.ndarray:
@@ -257,7 +288,8 @@ def _float32_out(y: jnp.ndarray, dtype: jnp.dtype | None) -> jnp.ndarray:
 def build(config: Config) -> tuple[nn.Module, nn.Module]:
     """The two networks a config describes."""
     common = dict(bn_momentum=config.bn_momentum, bn_eps=config.bn_eps,
-                  dtype=None if config.compute_dtype == "float32" else jnp.dtype(config.compute_dtype))
+                  dtype=None if config.compute_dtype == "float32" else jnp.dtype(config.compute_dtype),
+                  num_classes=config.num_classes if config.conditional else 0)
     if config.arch == "dcgan":
         return (DCGANGenerator(config.image_shape, config.ngf, **common),
                 DCGANCritic(config.ndf, **common, norm=config.critic_norm))
@@ -300,8 +332,9 @@ def _dcgan_flops(config: Config) -> tuple[int, int]:
     return gen, critic + 16 * width
 
 
-def flops_per_iteration(config: Config) -> float:
-    """Multiply-adds x 2 of one generator iteration (forward and backward counted as 3 forwards).
+def flops_per_iteration(config: Config, critic_updates: float | None = None) -> float:
+    """Multiply-adds x 2 of one generator iteration (forward and backward counted as 3 forwards)
+    with `critic_updates` critic updates (default: n_critic).
 
     Convolutions and dense layers only; used to estimate run time before a run starts.
     """
@@ -312,4 +345,4 @@ def flops_per_iteration(config: Config) -> float:
     # critic forward+backward.
     critic_step = batch * (gen + 3 * 2 * critic)
     generator_step = batch * 3 * (gen + critic)
-    return config.n_critic * critic_step + generator_step
+    return (critic_updates or config.n_critic) * critic_step + generator_step

@@ -1,7 +1,8 @@
 """Generators the project trained and ships inside the package, so samples need no training.
 
     generator = wgan_jax.pretrained.load("mnist")
-    images = wgan_jax.draw(generator.variables, z, generator.config)   # z: (B, latent_dim)
+    images = generator(z)                              # z: (B, latent_dim), images in [-1, 1]
+    sevens = wgan_jax.pretrained.load("mnist-conditional")(z, labels=jnp.full(len(z), 7))
 
 A shipped generator is `assets/generators/<name>.msgpack`, its parameters and BatchNorm statistics
 (the averaged generator's where the run kept an average, as the run drew its samples), and
@@ -37,6 +38,21 @@ class Pretrained:
     config: Config  # the run's config: the networks to build, the latent size
     variables: dict  # {"params": ..., "batch_stats": ...}
     card: dict  # recipe, command, iterations, training data sha256, evaluation
+
+    @property
+    def conditional(self) -> bool:
+        return self.config.conditional
+
+    def __call__(self, z: jax.Array, labels: jax.Array | None = None) -> jax.Array:
+        """Images in [-1, 1] from latent vectors z (B, latent_dim) and, for a conditional
+        generator, the class labels (B,) to draw."""
+        if self.conditional and labels is None:
+            raise UserError(f"generator {self.card.get('name')!r} is conditional: give labels "
+                            f"0..{self.config.num_classes - 1}")
+        if not self.conditional and labels is not None:
+            raise UserError(f"generator {self.card.get('name')!r} is not conditional; it takes "
+                            f"no labels")
+        return steps.draw(self.variables, z, self.config, labels)
 
 
 def folder() -> Path:
@@ -84,7 +100,8 @@ def export(workdir: str | Path, name: str, step: int | None = None, samples: int
     state, averaged = select(states, 0), averaged and bool(config.ema)
     variables = jax.device_get(steps.variables_of(state, config.step(), averaged))
     evaluator = Evaluator(config, samples, use_fid=wants_fid(config, offline=True))
-    record = evaluator.finish(evaluator.dispatch_images(evaluator.images(variables, config.step())))
+    images = evaluator.images(variables, config.step())
+    record = evaluator.finish(evaluator.dispatch_images(images, evaluator.labels(config.step())))
     card = {"name": name, "data": config.data, "iterations": int(state.step),
             "averaged": averaged, "command": command, "samples": evaluator.samples,
             "measured": evaluator.describe(),
@@ -104,7 +121,7 @@ def evaluate(generator: Pretrained, samples: int | None = None, use_fid: bool = 
 
     evaluator = Evaluator(generator.config, samples or generator.card["samples"], use_fid=use_fid)
     images = evaluator.images(generator.variables, generator.config)
-    return evaluator.finish(evaluator.dispatch_images(images))
+    return evaluator.finish(evaluator.dispatch_images(images, evaluator.labels(generator.config)))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -77,8 +77,9 @@ class Programs:
     def place_states(self, states: TrainState) -> TrainState:
         return jax.device_put(states, self.states_sharding)
 
-    def place_data(self, images: np.ndarray) -> jax.Array:
-        return jax.device_put(images, NamedSharding(self.mesh, PartitionSpec()))
+    def place_data(self, data):
+        """The training images (and, for a conditional run, (images, labels)) on every device."""
+        return jax.device_put(data, NamedSharding(self.mesh, PartitionSpec()))
 
     def place_noise(self, z: jax.Array) -> jax.Array:
         return jax.device_put(z, self.states_sharding)
@@ -105,7 +106,9 @@ def _one_program(config: StepConfig, how: str, mesh: Mesh) -> Programs:
         return _over_runs(how, lambda state: steps.train_step(state, images, config), states)
 
     def generate(states, z):
-        return _over_runs(how, lambda state, z: steps.generate(state, z, config), states, z)
+        def draw(state, z):  # a conditional run's grids: the classes in turn
+            return steps.generate(state, z, config, labels=steps.balanced_labels(len(z), config))
+        return _over_runs(how, draw, states, z)
 
     train = jax.shard_map(train, mesh=mesh, in_specs=(spec, PartitionSpec()), out_specs=spec,
                           axis_names={RUNS})

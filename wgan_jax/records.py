@@ -29,6 +29,8 @@ METRICS = {
     "coverage_kl": ("KL of the predicted-class histogram from uniform: 0 balanced, 2.30 one "
                     "class", "lower"),
     "precision": ("share of samples inside the real data's 3-NN manifold (quality)", "higher"),
+    "conditional_accuracy": ("a conditional generator's samples the shipped classifier assigns "
+                             "to the class asked for", "higher"),
     "recall": ("share of real images inside the samples' 3-NN manifold (diversity)", "higher"),
 }
 

@@ -77,14 +77,54 @@ def interpolations(config: Config, rows: int, seed: int, count: int = INTERPOLAT
     return jnp.concatenate([slerp(ends[2 * r], ends[2 * r + 1], t) for r in range(rows)])
 
 
-def draw(variables: dict, config: Config, z: jax.Array) -> np.ndarray:
-    """Images in [-1, 1] for latent vectors z, in batches of at most 1000 (bounded memory)."""
-    return np.concatenate([np.asarray(steps.draw(variables, z[i:i + 1000], config))
+def draw(variables: dict, config: Config, z: jax.Array, labels: np.ndarray | None = None
+         ) -> np.ndarray:
+    """Images in [-1, 1] for latent vectors z (and a conditional generator's labels), in
+    batches of at most 1000 (bounded memory)."""
+    return np.concatenate([np.asarray(steps.draw(variables, z[i:i + 1000], config,
+                                                 None if labels is None else labels[i:i + 1000]))
                            for i in range(0, len(z), 1000)])
 
 
-def write(images: np.ndarray, out: Path, fmt: str, rows: int, cols: int) -> None:
-    """Writes images (N, H, W, C) in [-1, 1] as a grid PNG, a folder of PNGs or an npz."""
+def parse_label(text: str | None, config: Config) -> int | str | None:
+    """--label as a class index, "all", or None; one-line errors for the wrong generator or a
+    class out of range."""
+    if text is None:
+        return None
+    if not config.conditional:
+        raise UserError(f"--label {text}: this generator is not conditional (train one with "
+                        f"--conditional)")
+    classes = config.num_classes
+    if text == "all":
+        return text
+    try:
+        label = int(text)
+    except ValueError:
+        raise UserError(f"--label must be a class 0..{classes - 1} or all, got {text!r}") from None
+    if not 0 <= label < classes:
+        raise UserError(f"--label {label} is out of range: this generator draws classes "
+                        f"0..{classes - 1}")
+    return label
+
+
+def layout(config: Config, n: int, label: int | str | None) -> tuple[np.ndarray | None, int, int]:
+    """The labels of n images (None for an unconditional generator) and the grid's rows and
+    columns: a row per class for "all", the classes in turn when no label is given."""
+    if label == "all":
+        cols = max(1, n // config.num_classes)
+        return np.repeat(np.arange(config.num_classes), cols), config.num_classes, cols
+    cols = math.ceil(math.sqrt(n))
+    rows = math.ceil(n / cols)
+    if not config.conditional:
+        return None, rows, cols
+    labels = np.full(n, label) if label is not None else np.arange(n) % config.num_classes
+    return labels, rows, cols
+
+
+def write(images: np.ndarray, out: Path, fmt: str, rows: int, cols: int,
+          labels: np.ndarray | None = None) -> None:
+    """Writes images (N, H, W, C) in [-1, 1] as a grid PNG, a folder of PNGs or an npz (with
+    the labels a conditional generator drew them for)."""
     try:
         if fmt == "grid":
             viz.save_grid(images, out, rows=rows, cols=cols)
@@ -94,7 +134,8 @@ def write(images: np.ndarray, out: Path, fmt: str, rows: int, cols: int) -> None
                 viz.save_image(image, out / f"{i:06d}.png")
         else:
             out.parent.mkdir(parents=True, exist_ok=True)
-            np.savez_compressed(out, images=viz.to_uint8(images))
+            extra = {} if labels is None else {"labels": np.asarray(labels, np.int32)}
+            np.savez_compressed(out, images=viz.to_uint8(images), **extra)
     except OSError as err:
         raise UserError(f"cannot write {out}: {err.strerror or err}") from None
 
@@ -115,6 +156,8 @@ def parse_args(argv: list[str] | None):
                         help=f"K rows of {INTERPOLATION_STEPS} images along spherical paths between "
                              f"random latent vectors (replaces --n)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the latent vectors")
+    parser.add_argument("--label", help="a conditional generator's class to draw, or 'all' for a "
+                                        "grid with a row per class (default: the classes in turn)")
     parser.add_argument("--out", help="output path (default: samples.png, samples/ or samples.npz)")
     return parser.parse_args(argv)
 
@@ -133,16 +176,18 @@ def run(args) -> tuple[Path, int]:
         config, variables = shipped.config, shipped.variables
     else:
         config, variables = from_run(args.workdir, step, args.run)
+    label = parse_label(args.label, config)
     if args.interpolate:
         z = interpolations(config, args.interpolate, args.seed)
         rows, cols = args.interpolate, INTERPOLATION_STEPS
+        labels, _, _ = layout(config, args.interpolate, None if label == "all" else label)
+        labels = None if labels is None else np.repeat(labels, cols)  # one class per path
     else:
-        z = latents(config, args.n, args.seed)
-        cols = math.ceil(math.sqrt(args.n))
-        rows = math.ceil(args.n / cols)
+        labels, rows, cols = layout(config, args.n, label)
+        z = latents(config, rows * cols if label == "all" else args.n, args.seed)
     default = {"grid": "samples.png", "png-dir": "samples", "npz": "samples.npz"}[args.format]
     out = Path(args.out or default)
-    write(draw(variables, config, z), out, args.format, rows, cols)
+    write(draw(variables, config, z, labels), out, args.format, rows, cols, labels)
     return out, len(z)
 
 

@@ -74,8 +74,9 @@ def init_state(config: StepConfig, key: jax.Array) -> TrainState:
     gen_key, critic_key = jax.random.split(stream(key, INIT))
     z = jnp.zeros((1, config.latent_dim), jnp.float32)
     images = jnp.zeros((1, *config.image_shape), jnp.float32)
-    gen_vars = generator.init(gen_key, z, train=False)
-    critic_vars = critic.init(critic_key, images, train=False)
+    labels = jnp.zeros((1,), jnp.int32) if config.conditional else None
+    gen_vars = generator.init(gen_key, z, train=False, labels=labels)
+    critic_vars = critic.init(critic_key, images, train=False, labels=labels)
     tx = optim.optimizer(config)
     return TrainState(
         gen=NetState(gen_vars["params"], gen_vars["batch_stats"], tx.init(gen_vars["params"])),

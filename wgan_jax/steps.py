@@ -59,19 +59,44 @@ def real_batch(data: jax.Array, key: jax.Array, batch_size: int) -> jax.Array:
     return (jnp.take(data, index, axis=0).astype(jnp.float32) - 127.5) / 127.5
 
 
+def _real(data, key: jax.Array, config: Config) -> tuple[jax.Array, jax.Array | None]:
+    """A real batch and, for a conditional run (whose `data` is (images, labels)), its labels:
+    the same draw as `real_batch`."""
+    if not config.conditional:
+        return real_batch(data, key, config.batch_size), None
+    images, labels = data
+    index = shard_batch(jax.random.randint(key, (config.batch_size,), 0, images.shape[0]))
+    return (jnp.take(images, index, axis=0).astype(jnp.float32) - 127.5) / 127.5, \
+        jnp.take(labels, index)
+
+
+def fake_labels(noise_key: jax.Array, count: int, config: Config) -> jax.Array | None:
+    """The labels a conditional run's fake batch asks for, uniform over the classes and drawn
+    from the batch's noise key folded with 1 (so unconditional runs draw exactly as before);
+    None when unconditional."""
+    if not config.conditional:
+        return None
+    return shard_batch(jax.random.randint(jax.random.fold_in(noise_key, 1), (count,), 0,
+                                          config.num_classes))
+
+
 def _critic_keys(state: TrainState, update: jax.Array) -> jax.Array:
     """Keys of critic update number `update`: real batch, noise, dropout (real), dropout (fake)."""
     return jax.random.split(jax.random.fold_in(stream(state.key, CRITIC), update), 4)
 
 
-def _fake_batch(state: TrainState, noise_key: jax.Array, config: Config) -> tuple[jax.Array, dict]:
-    """A fake batch for the critic, and the generator's running statistics after making it."""
+def _fake_batch(state: TrainState, noise_key: jax.Array, config: Config):
+    """A fake batch for the critic as (images, labels: None unless conditional), and the
+    generator's running statistics after making it."""
     generator, _ = models.build(config)
     z = shard_batch(jax.random.normal(noise_key, (config.batch_size, config.latent_dim)))
+    labels = fake_labels(noise_key, config.batch_size, config)
     if config.fake_batches == "inference":
-        return jax.lax.stop_gradient(generator.apply(state.gen.variables, z, train=False)), state.gen.stats
-    images, updated = generator.apply(state.gen.variables, z, train=True, mutable=["batch_stats"])
-    return jax.lax.stop_gradient(images), updated["batch_stats"]
+        images = generator.apply(state.gen.variables, z, train=False, labels=labels)
+        return (jax.lax.stop_gradient(images), labels), state.gen.stats
+    images, updated = generator.apply(state.gen.variables, z, train=True, labels=labels,
+                                      mutable=["batch_stats"])
+    return (jax.lax.stop_gradient(images), labels), updated["batch_stats"]
 
 
 def _clip(net: NetState, bound: jax.Array, config: Config) -> NetState:
@@ -84,18 +109,20 @@ def _clip(net: NetState, bound: jax.Array, config: Config) -> NetState:
                        else net.stats)
 
 
-def _critic_scores(critic, params, stats, images, dropout_key):
+def _critic_scores(critic, params, stats, images, dropout_key, labels=None):
     """Critic scores in training mode, and its BatchNorm statistics after this batch."""
     scores, updated = critic.apply({"params": params, "batch_stats": stats}, images, train=True,
-                                   rngs={"dropout": dropout_key}, mutable=["batch_stats"])
+                                   labels=labels, rngs={"dropout": dropout_key},
+                                   mutable=["batch_stats"])
     return scores, updated.get("batch_stats", stats)
 
 
-def _critic_update(state: TrainState, data: jax.Array, keys: jax.Array, fake: jax.Array,
-                   config: Config) -> tuple[TrainState, Metrics]:
+def _critic_update(state: TrainState, data, keys: jax.Array, fake: tuple, config: Config
+                   ) -> tuple[TrainState, Metrics]:
     _, critic = models.build(config)
     objective = losses.OBJECTIVES[config.loss]
-    real = real_batch(data, keys[0], config.batch_size)
+    real, real_labels = _real(data, keys[0], config)
+    fake, fake_labels_ = fake
     net = state.critic
     if config.clip_when == "before":
         net = _clip(net, state.clip, config)
@@ -103,8 +130,10 @@ def _critic_update(state: TrainState, data: jax.Array, keys: jax.Array, fake: ja
         return _keras_critic_update(state, net, real, fake, keys, config)
 
     def loss_fn(params):
-        scores_real, new_stats = _critic_scores(critic, params, net.stats, real, keys[2])
-        scores_fake, new_stats = _critic_scores(critic, params, new_stats, fake, keys[3])
+        scores_real, new_stats = _critic_scores(critic, params, net.stats, real, keys[2],
+                                                real_labels)
+        scores_fake, new_stats = _critic_scores(critic, params, new_stats, fake, keys[3],
+                                                fake_labels_)
         loss = objective.critic(scores_real, scores_fake)
         aux = {"wasserstein_estimate": jnp.mean(scores_real) - jnp.mean(scores_fake)}
         if objective.penalised:
@@ -211,6 +240,16 @@ def critic_count(step: jax.Array, config: Config) -> jax.Array:
     return jnp.asarray(config.n_critic)
 
 
+def mean_critic_updates(config: Config) -> float:
+    """Critic updates per generator iteration over a whole run of config.iterations, on average
+    (the official schedule's long iterations included)."""
+    if config.critic_schedule != "official":
+        return float(config.n_critic)
+    total = config.iterations
+    long = min(total, OFFICIAL_WARMUP) + len(range(OFFICIAL_EVERY, total, OFFICIAL_EVERY))
+    return (long * OFFICIAL_LONG + (total - long) * config.n_critic) / total
+
+
 def _generator_step(state: TrainState, config: Config) -> tuple[TrainState, Metrics]:
     generator, critic = models.build(config)
     noise_key, dropout_key = jax.random.split(
@@ -218,12 +257,13 @@ def _generator_step(state: TrainState, config: Config) -> tuple[TrainState, Metr
     if config.keras_exact:  # the seed's combined.train_on_batch(noise, ...) reuses the loop's noise
         noise_key = _critic_keys(state, state.critic_updates - 1)[1]
     z = shard_batch(jax.random.normal(noise_key, (config.batch_size, config.latent_dim)))
+    labels = fake_labels(noise_key, config.batch_size, config)
 
     def loss_fn(params):
         fake, updated = generator.apply({"params": params, "batch_stats": state.gen.stats}, z,
-                                        train=True, mutable=["batch_stats"])
+                                        train=True, labels=labels, mutable=["batch_stats"])
         scores, _ = _critic_scores(critic, state.critic.params, state.critic.stats, fake,
-                                   dropout_key)
+                                   dropout_key, labels)
         return losses.OBJECTIVES[config.loss].generator(scores), updated["batch_stats"]
 
     (loss, stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.gen.params)
@@ -283,17 +323,26 @@ def generator_variables(state: TrainState, config: Config, averaged: bool = True
     # Momentum 0 makes the "running" statistics after one training-mode pass the batch's own.
     generator, _ = models.build(dataclasses.replace(config, bn_momentum=0.0))
     z = jax.random.normal(stream(state.key, BN_STATS), (RECOMPUTE_SAMPLES, config.latent_dim))
-    _, updated = generator.apply(state.ema, z, train=True, mutable=["batch_stats"])
+    _, updated = generator.apply(state.ema, z, train=True, labels=balanced_labels(
+        RECOMPUTE_SAMPLES, config), mutable=["batch_stats"])
     return {"params": state.ema["params"], "batch_stats": updated["batch_stats"]}
 
 
-def _draw(variables: dict, z: jax.Array, config: Config) -> jax.Array:
+def balanced_labels(count: int, config: Config) -> jax.Array | None:
+    """0, 1, ..., num_classes - 1, 0, 1, ... (`count` of them) for a conditional run: the labels
+    of its sample grids and evaluations; None when unconditional."""
+    return jnp.arange(count) % config.num_classes if config.conditional else None
+
+
+def _draw(variables: dict, z: jax.Array, config: Config, labels: jax.Array | None = None
+          ) -> jax.Array:
     generator, _ = models.build(config)
-    return generator.apply(variables, z, train=False)
+    return generator.apply(variables, z, train=False, labels=labels)
 
 
-def _generate(state: TrainState, z: jax.Array, config: Config, averaged: bool = True) -> jax.Array:
-    return _draw(generator_variables(state, config, averaged), z, config)
+def _generate(state: TrainState, z: jax.Array, config: Config, averaged: bool = True,
+              labels: jax.Array | None = None) -> jax.Array:
+    return _draw(generator_variables(state, config, averaged), z, config, labels)
 
 
 _static = functools.partial(jax.jit, static_argnames="config")
@@ -307,11 +356,13 @@ generator_step = _static(_generator_step)
 #: One generator iteration: `critic_steps` then `generator_step`. The training programs
 #: (wgan_jax.programs) are built from it.
 train_step = _static(_train_step)
-#: Images in [-1, 1] from latent vectors z (B, latent_dim), BatchNorm in inference mode; the
-#: averaged generator's when config.ema is on, unless averaged=False.
+#: Images in [-1, 1] from latent vectors z (B, latent_dim) (and, conditional, labels (B,)),
+#: BatchNorm in inference mode; the averaged generator's when config.ema is on, unless
+#: averaged=False.
 generate = jax.jit(_generate, static_argnames=("config", "averaged"))
 #: Images in [-1, 1] from generator variables {"params", "batch_stats"} (`generator_variables`,
-#: or a shipped generator's, wgan_jax.pretrained) and latent vectors z (B, latent_dim).
+#: or a shipped generator's, wgan_jax.pretrained), latent vectors z (B, latent_dim) and, for a
+#: conditional generator, labels (B,).
 draw = _static(_draw)
 #: `generator_variables`, compiled (the recomputed statistics are a generator pass).
 variables_of = jax.jit(generator_variables, static_argnames=("config", "averaged"))
