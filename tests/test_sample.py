@@ -147,3 +147,38 @@ def test_a_bad_label_is_one_line_and_exit_2(conditional_dir, run_dir, tmp_path, 
     err = capsys.readouterr().err.strip()
     assert err == f"error: {message}" or (err.startswith("error: ") and message in err)
     assert not (tmp_path / "x.png").exists()
+
+
+@pytest.mark.parametrize("fmt, out, expected", [
+    (None, "a.npz", "npz"), (None, "a.png", "grid"), (None, "a.JPG", "grid"), (None, "a.webp", "grid"),
+    (None, "pngs/", "png-dir"), (None, "pngs", "png-dir"), ("png-dir", "pngs.d", "png-dir"),
+    ("npz", "a.npz", "npz"), ("grid", "a.png", "grid"), ("png-dir", "pngs/", "png-dir"),
+    ("grid", None, "grid"), ("npz", None, "npz"), (None, None, "grid"),
+])
+def test_the_format_follows_the_output_path(tmp_path, fmt, out, expected):
+    assert sample.output(fmt, out and str(tmp_path / out) + ("/" if out.endswith("/") else ""))[0] == expected
+
+
+@pytest.mark.parametrize("fmt, out, message", [
+    ("grid", "a.npz", "--format grid does not fit --out"),
+    ("npz", "a.png", "--format npz does not fit --out"),
+    ("png-dir", "a.npz", "--format png-dir does not fit --out"),
+    ("npz", "pngs/", "--format npz does not fit --out"),
+    (None, "a.txt", "cannot write anything as '.txt'"),
+    ("npz", "a.bin", "cannot write npz as '.bin'; use .npz"),
+    ("grid", "a.tif", "cannot write grid as '.tif'"),
+])
+def test_a_format_that_contradicts_the_path_is_one_line(run_dir, tmp_path, capsys, fmt, out, message):
+    flags = ["--format", fmt] if fmt else []
+    assert sample.main([str(run_dir), "--n", "2", *flags, "--out", str(tmp_path / out)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_samples_npz_without_format_writes_an_array(run_dir, tmp_path):
+    assert sample.main([str(run_dir), "--n", "3", "--out", str(tmp_path / "samples.npz")]) == 0
+    assert np.load(tmp_path / "samples.npz")["images"].shape == (3, 28, 28, 1)
+    existing = tmp_path / "there"
+    existing.mkdir()
+    assert sample.main([str(run_dir), "--n", "2", "--out", str(existing)]) == 0
+    assert len(list(existing.glob("*.png"))) == 2

@@ -12,6 +12,7 @@ the same seed gives the same images.
 from __future__ import annotations
 
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -26,6 +27,9 @@ from wgan_jax.state import select
 from wgan_jax.errors import ArgumentParser, UserError
 
 FORMATS = ("grid", "png-dir", "npz")
+# The file extensions a grid is written as (Pillow through matplotlib).
+GRID_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+DEFAULT_OUT = {"grid": "samples.png", "png-dir": "samples", "npz": "samples.npz"}
 MAX_IMAGES = 100_000  # 78 MB of uint8 MNIST; a typo's extra zeros should not fill the disk
 INTERPOLATION_STEPS = 10  # images per interpolation row, end points included
 
@@ -140,6 +144,37 @@ def write(images: np.ndarray, out: Path, fmt: str, rows: int, cols: int,
         raise UserError(f"cannot write {out}: {err.strerror or err}") from None
 
 
+def implied_format(out: str) -> str | None:
+    """The format an output path implies: .npz an array file, a picture extension a grid, an
+    existing folder, a trailing slash or no extension at all a folder of PNGs; None for any
+    other extension."""
+    path = Path(out)
+    if out.endswith(("/", os.sep)) or path.is_dir() or not path.suffix:
+        return "png-dir"
+    suffix = path.suffix.lower()
+    if suffix == ".npz":
+        return "npz"
+    return "grid" if suffix in GRID_EXTENSIONS else None
+
+
+def output(fmt: str | None, out: str | None) -> tuple[str, Path]:
+    """The format and path to write: --format and --out, each completing the other, or a
+    one-line error where they disagree or the extension says nothing."""
+    if out is None:
+        fmt = fmt or "grid"
+        return fmt, Path(DEFAULT_OUT[fmt])
+    implied = implied_format(out)
+    if implied is None and fmt in (None, "grid", "npz"):
+        wanted = {None: f"{'/'.join(GRID_EXTENSIONS)} (a grid), .npz, or a folder",
+                  "grid": "/".join(GRID_EXTENSIONS), "npz": ".npz"}[fmt]
+        raise UserError(f"--out {out}: cannot write {fmt or 'anything'} as "
+                        f"{Path(out).suffix!r}; use {wanted}")
+    if fmt is not None and implied is not None and fmt != implied:
+        names = {"grid": "a grid picture", "npz": "an npz file", "png-dir": "a folder"}
+        raise UserError(f"--format {fmt} does not fit --out {out}, which names {names[implied]}")
+    return fmt or implied, Path(out)
+
+
 def parse_args(argv: list[str] | None):
     parser = ArgumentParser(prog="python -m wgan_jax.sample",
                             description="Write images from a trained generator.")
@@ -150,8 +185,9 @@ def parse_args(argv: list[str] | None):
                                        "evaluation's); default: the latest")
     parser.add_argument("--run", type=int, help="which run of a folder of batched runs (--seeds)")
     parser.add_argument("--n", type=int, default=64, help="number of images")
-    parser.add_argument("--format", choices=FORMATS, default="grid",
-                        help="grid: one PNG; png-dir: a PNG per image; npz: uint8 array 'images'")
+    parser.add_argument("--format", choices=FORMATS,
+                        help="grid: one picture; png-dir: a PNG per image; npz: uint8 array "
+                             "'images' (default: from --out's extension, else grid)")
     parser.add_argument("--interpolate", type=int, metavar="K",
                         help=f"K rows of {INTERPOLATION_STEPS} images along spherical paths between "
                              f"random latent vectors (replaces --n)")
@@ -185,9 +221,8 @@ def run(args) -> tuple[Path, int]:
     else:
         labels, rows, cols = layout(config, args.n, label)
         z = latents(config, rows * cols if label == "all" else args.n, args.seed)
-    default = {"grid": "samples.png", "png-dir": "samples", "npz": "samples.npz"}[args.format]
-    out = Path(args.out or default)
-    write(draw(variables, config, z, labels), out, args.format, rows, cols, labels)
+    fmt, out = output(args.format, args.out)
+    write(draw(variables, config, z, labels), out, fmt, rows, cols, labels)
     return out, len(z)
 
 
