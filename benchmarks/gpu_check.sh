@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One GPU session's checks in one go (about 5 minutes on an H100/H200): the benchmark table,
+# One GPU session's checks in one go (about 7 minutes on an H100/H200): the benchmark table,
 # 8 batched seeds against 1, the seed recipe end to end, and the test suite (on the host CPUs, as CI runs it).
 #   bash benchmarks/gpu_check.sh            # results under $OUT (or ./gpu-check-out)
 # Needs jax (CUDA), flax, optax, matplotlib, rich, torch; keras from .whl/ if present.
@@ -17,6 +17,10 @@ python3 -c "import jax, flax, optax; print('jax', jax.__version__, jax.devices()
 
 # 1. Speed: all implementations, one run, same card.
 KERAS_BACKEND=jax timeout 240 python3 benchmarks/run.py --dtype float32,bfloat16 --out "$out/bench.json" 2>&1 | tee "$out/bench.log"
+
+# 1a. The authors' DCGAN networks at 64x64x3 beside PyTorch eager and torch.compile (issue 22).
+timeout 200 python3 benchmarks/run.py --arch dcgan --size 64 --impl jax,torch,torch-compile --batch 64 \
+  --iterations 100 --out "$out/bench-dcgan64.json" 2>&1 | grep -v '^{' | tee "$out/bench-dcgan64.log"
 
 # 1b. Batched seeds (issue 6): 8 runs vmapped in one program against 1, seed networks, batch 64.
 timeout 150 python3 benchmarks/seeds.py --out "$out/seeds.json" 2>&1 | grep -v '^{' | tee "$out/seeds.log"
