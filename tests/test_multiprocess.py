@@ -114,7 +114,7 @@ def test_two_processes_train_together_write_once_and_agree(tmp_path):
     # batched runs spread over the two processes log, evaluate and summarise once, as one process
     # over four devices does: runs exchange nothing, so each run's numbers are its own program's
     assert sorted(p.name for p in (tmp_path / "two-seeds").iterdir()) == [
-        "checkpoints", "run-0", "run-1", "run-2", "run-3", "summary.json", "summary.md"]
+        ".wgan_jax.lock", "checkpoints", "run-0", "run-1", "run-2", "run-3", "summary.json", "summary.md"]
     for i in range(4):
         spread, local = ([json.loads(line) for line in (tmp_path / name / f"run-{i}" / "metrics.jsonl")
                           .read_text().splitlines()] for name in ("two-seeds", "one-seeds"))

@@ -182,3 +182,11 @@ def test_samples_npz_without_format_writes_an_array(run_dir, tmp_path):
     existing.mkdir()
     assert sample.main([str(run_dir), "--n", "2", "--out", str(existing)]) == 0
     assert len(list(existing.glob("*.png"))) == 2
+
+
+def test_a_workdir_locked_by_a_training_run_can_still_be_sampled(run_dir, tmp_path):
+    from wgan_jax.lock import WorkdirLock
+
+    with WorkdirLock(run_dir):
+        assert sample.main([str(run_dir), "--n", "2", "--out", str(tmp_path / "a.png")]) == 0
+    assert (tmp_path / "a.png").is_file()

@@ -29,6 +29,7 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, 
 
 from wgan_jax import data, distributed, fid, programs, records, seeds
 from wgan_jax.checkpoint import Checkpoints, check_workdir
+from wgan_jax.lock import WorkdirLock
 from wgan_jax.config import Config
 from wgan_jax.errors import UserError, WriteFailed
 from wgan_jax.evaluate import Evaluator
@@ -122,6 +123,29 @@ def run(config: Config, workdir: str | Path, console: Console | None = None,
     if config.tensorboard:
         require()
     check_workdir(workdir, resume)
+    lock = hold_workdir(workdir, writes)
+    try:
+        return _run(config, workdir, console, resume, resume_from)
+    finally:
+        lock.release()
+
+
+def hold_workdir(workdir: Path, writes: bool) -> WorkdirLock:
+    """The workdir's lock, taken by the process that writes; every process is refused (one
+    line, exit 2) when another run holds it."""
+    lock, refusal = WorkdirLock(workdir), None
+    if writes:
+        try:
+            lock.acquire()
+        except UserError as err:
+            refusal = err
+    if distributed.any_process(refusal is not None):
+        raise refusal or UserError(f"workdir {workdir} is in use by another training run")
+    return lock
+
+
+def _run(config: Config, workdir: Path, console: Console, resume: bool,
+         resume_from: int | None) -> dict:
     distributed.barrier("wgan_jax: workdir checked")  # before process 0 writes into it
     mesh = programs.device_mesh(config)
     config, splits = prepare(config)
