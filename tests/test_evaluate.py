@@ -171,3 +171,18 @@ def test_estimate_tracking_is_the_rank_correlation_of_filtered_estimate_and_fd()
              {"iteration": 100, "fd_mnist": 90.0}]
     assert estimate_tracking(logs + mixed)[0] == pytest.approx(0.5)
     assert estimate_tracking(logs + falling[:2]) is None
+
+
+def test_more_samples_than_memory_holds_are_refused_naming_the_largest_that_fits(monkeypatch):
+    from wgan_jax.errors import UserError
+
+    monkeypatch.setattr(evaluate, "memory_bytes", lambda: 10**9)
+    per_sample = 4 * 28 * 28 + metrics.bytes_per_sample(128)  # images, then the metrics' share
+    limit = 10**9 // per_sample
+    assert evaluate.max_samples((28, 28, 1), use_fid=False) == limit
+    assert evaluate.max_samples((28, 28, 1), use_fid=True) < limit
+    assert evaluate.Evaluator(TINY, limit, use_fid=False).samples == limit
+    with pytest.raises(UserError) as info:
+        evaluate.Evaluator(dataclasses.replace(TINY, eval_samples=limit + 1), use_fid=False)
+    assert str(info.value) == (f"{limit + 1} evaluation samples do not fit in this machine's "
+                               f"memory; at most {limit} do (--eval-samples, --samples)")

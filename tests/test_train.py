@@ -77,6 +77,7 @@ def test_short_quick_run_writes_every_output(tmp_path):
     (["--log-every", "-3"], "log_every must be a positive integer"),
     (["--eval-every", "-1"], "eval_every must be >= 0"),
     (["--eval-samples", "10"], "eval_samples must be at least 100"),
+    (["--eval-samples", "1000000000"], "1000000000 evaluation samples do not fit in this machine's memory; at most"),
     (["--devices", "3"], "this machine has 1 cpu device(s)"),
     (["--compile-cache", "/proc/version/cache"], "cannot write to --compile-cache /proc/version/cache"),
     (["--data", "/nonexistent/pictures"], "/nonexistent/pictures: no such folder"),

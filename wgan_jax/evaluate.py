@@ -19,6 +19,8 @@ give the floor a perfect generator would reach.
 from __future__ import annotations
 
 import json
+import math
+import os
 import sys
 from pathlib import Path
 
@@ -46,6 +48,23 @@ def wants_fid(config: Config, offline: bool = False) -> bool:
     return fid.available() and (offline or jax.default_backend() != "cpu")
 
 
+def memory_bytes() -> int:
+    """Memory an evaluation may take: half of the first device's (its allocator's limit on an
+    accelerator, the machine's memory on a CPU), leaving the rest to training and the host."""
+    stats = jax.local_devices()[0].memory_stats() or {}
+    total = stats.get("bytes_limit") or os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return total // 2
+
+
+def max_samples(image_shape: tuple[int, ...], use_fid: bool) -> int:
+    """The most evaluation samples of this shape that fit in `memory_bytes()`: the generated
+    images (float32, on the device) and the metrics' features and pairwise blocks per sample."""
+    per_sample = 4 * math.prod(image_shape) + metrics.bytes_per_sample(classifier.FEATURES)
+    if use_fid:
+        per_sample += metrics.bytes_per_sample(fid.FEATURES)
+    return memory_bytes() // per_sample
+
+
 class Evaluator:
     """Scores generators of one config against its held-out split.
 
@@ -62,6 +81,10 @@ class Evaluator:
         self.params = classifier.load(self.name) if self.name else None
         self.fid = wants_fid(config) if use_fid is None else use_fid
         self.samples = samples or config.eval_samples
+        limit = max_samples(config.image_shape or self.heldout.images.shape[1:], self.fid)
+        if self.samples > limit:
+            raise UserError(f"{self.samples} evaluation samples do not fit in this machine's "
+                            f"memory; at most {limit} do (--eval-samples, --samples)")
         self.z = jax.random.normal(stream(jax.random.PRNGKey(config.seed), EVAL),
                                    (-(-self.samples // GENERATE_BATCH) * GENERATE_BATCH,
                                     config.latent_dim))

@@ -14,6 +14,12 @@ import numpy as np
 _BLOCK = 2000  # rows per block of a pairwise computation: a 2000 x 10000 float64 block is 160 MB
 
 
+def bytes_per_sample(dim: int) -> int:
+    """Host memory the metrics take per sample of N (features of width `dim`): a column of a
+    pairwise block and its temporary, and three float64 copies of its features."""
+    return 2 * _BLOCK * 8 + 3 * dim * 8
+
+
 def feature_stats(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean and (unbiased) covariance of features (N, D)."""
     features = np.asarray(features, np.float64)
