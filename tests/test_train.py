@@ -318,13 +318,15 @@ TINY_FLAGS = ["--set", "batch_size=8", "--set", "n_critic=3", "--set", "latent_d
 
 
 @pytest.fixture
-def small_disk(tmp_path):
-    """A real 1.2 MB filesystem (tmpfs), which a run fills: needs root and mount."""
+def small_disk(tmp_path, request):
+    """A real small filesystem (tmpfs; 1.2 MB unless the test's parameter says), which a run
+    fills: needs root and mount."""
     disk = tmp_path / "disk"
     disk.mkdir()
     if os.geteuid() != 0:
         pytest.skip("mounting a small tmpfs needs root; the injected-error tests cover the rest")
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1200k", "tmpfs", str(disk)],
+    size = getattr(request, "param", "1200k")
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(disk)],
                              capture_output=True, text=True)
     if mounted.returncode:
         pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
@@ -350,6 +352,24 @@ def test_a_full_disk_is_one_line_keeps_the_last_checkpoint_and_resumes(small_dis
     assert resumed.returncode == 0, resumed.stderr
     lines = (workdir / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(line)["iteration"] for line in lines] == list(range(1, 41))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("small_disk", ["5m"], indirect=True)
+def test_a_disk_filling_during_an_asynchronous_save_prints_one_line_and_nothing_else(small_disk):
+    """The quick preset's checkpoints fill 5 MB at the third save, while its writes are in
+    flight: orbax closes its event loop with writes still pending (each used to print a
+    'RuntimeError: Event loop is closed' traceback, and asyncio an error log)."""
+    workdir = small_disk / "w"
+    full = train("--preset", "quick", "--iterations", "40", "--checkpoint-every", "5",
+                 "--workdir", str(workdir))
+    assert full.returncode == 74, full.stderr
+    notices = ("No GPU/TPU found", "`--preset quick`", "FID off on a CPU", "training; python",
+               "WGAN ")
+    rest = [line for line in full.stderr.splitlines()
+            if not line.startswith(notices) and not line.endswith("computes it afterwards.")]
+    assert len(rest) == 1 and rest[0].startswith("error: cannot write a checkpoint in "), full.stderr
+    assert ": No space left on device; the last complete checkpoint (iteration " in rest[0]
 
 
 @pytest.mark.slow

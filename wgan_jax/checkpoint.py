@@ -156,6 +156,32 @@ def _shapes(tree) -> dict[tuple[str, ...], tuple[int, ...]]:
             for path, leaf in jax.tree_util.tree_leaves_with_path(tree) if hasattr(leaf, "shape")}
 
 
+def _closed_loop(exc: BaseException | None) -> bool:
+    return isinstance(exc, RuntimeError) and str(exc) == "Event loop is closed"
+
+
+def _quiet_closed_loop() -> None:
+    """Drops one traceback: when a write of an asynchronous save fails (a full disk), orbax
+    closes the event loop awaiting the save while the save's other tensorstore writes are in
+    flight; each that ends later calls back into the closed loop from a tensorstore thread, and
+    Python prints that callback's RuntimeError (through sys.excepthook, or as unraisable). The
+    failure itself is reported in one line (WriteFailed); nothing else is hidden."""
+    if getattr(sys.excepthook, "quiet_closed_loop", False):
+        return
+    excepthook, unraisablehook = sys.excepthook, sys.unraisablehook
+
+    def except_hook(kind, value, traceback) -> None:
+        if not _closed_loop(value):
+            excepthook(kind, value, traceback)
+
+    def unraisable_hook(unraisable) -> None:
+        if not _closed_loop(unraisable.exc_value):
+            unraisablehook(unraisable)
+
+    except_hook.quiet_closed_loop = True
+    sys.excepthook, sys.unraisablehook = except_hook, unraisable_hook
+
+
 class Checkpoints:
     """The checkpoints of one workdir: `workdir/checkpoints/<iteration>/`, or with `best` the one
     best-scoring checkpoint, `workdir/best_checkpoint/<iteration>/`."""
@@ -165,6 +191,7 @@ class Checkpoints:
         # failed background save it logs at ERROR with its traceback, and raises to the caller
         # too, where the loop reports it in one line (errors.WriteFailed).
         logging.getLogger("absl").setLevel(logging.CRITICAL)
+        _quiet_closed_loop()
         self.directory = Path(workdir).absolute() / (BEST if best else "checkpoints")
         options = ocp.CheckpointManagerOptions(max_to_keep=1 if best else keep, create=True,
                                                enable_async_checkpointing=True,
@@ -187,7 +214,13 @@ class Checkpoints:
         try:
             self.manager.wait_until_finished()
         except Exception as err:  # noqa: BLE001 - orbax re-raises the writer thread's error
-            raise write_failed(f"a checkpoint in {self.directory}", err) from None
+            raise self._failed(err) from None
+
+    def _failed(self, err: Exception) -> WriteFailed:
+        """The one-line WriteFailed for a failed save. Its sibling writes' results are never
+        read once one has failed: asyncio would log each as an error when it is collected."""
+        logging.getLogger("asyncio").setLevel(logging.CRITICAL)
+        return write_failed(f"a checkpoint in {self.directory}", err)
 
     def save(self, state: TrainState, step: int, config: Config, dataset: dict[str, Any],
              score: dict[str, float] | None = None) -> None:
@@ -203,7 +236,7 @@ class Checkpoints:
         except WriteFailed:
             raise
         except Exception as err:  # noqa: BLE001 - this save's, or the previous async save's
-            raise write_failed(f"a checkpoint in {self.directory}", err) from None
+            raise self._failed(err) from None
 
     def config(self, step: int | None = None) -> Config:
         """The config checkpoint `step` (default: the newest intact one) was trained with."""

@@ -2,6 +2,8 @@
 parser that reports bad flags the same way."""
 
 import argparse
+import os
+import re
 import sys
 
 
@@ -29,8 +31,13 @@ def first_line(err: BaseException, limit: int = 200) -> str:
 
 
 def write_failed(what: str, err: BaseException) -> WriteFailed:
-    """The one-line WriteFailed for `what` (a path or a description), with the OS's reason."""
-    reason = err.strerror if isinstance(err, OSError) and err.strerror else first_line(err)
+    """The one-line WriteFailed for `what` (a path or a description), with the OS's reason
+    (tensorstore, under orbax, gives it as os_error_code='28' at the end of a long message)."""
+    code = re.search(r"os_error_code='?(\d+)", str(err))
+    if isinstance(err, OSError) and err.strerror:
+        reason = err.strerror
+    else:
+        reason = os.strerror(int(code.group(1))) if code else first_line(err)
     return WriteFailed(f"cannot write {what}: {reason}")
 
 
