@@ -10,7 +10,6 @@ nothing on 28x28 grey digits, so the Fréchet distance computed here is named fo
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import sys
 from importlib import resources
@@ -50,11 +49,6 @@ class Classifier(nn.Module):
         return nn.Dense(self.classes)(features), features
 
 
-def to_unit_range(images_uint8: jax.Array) -> jax.Array:
-    """uint8 pixels to [-1, 1], the generator's output range."""
-    return (images_uint8.astype(jnp.float32) - 127.5) / 127.5
-
-
 def _shift(image: jax.Array, key: jax.Array, max_shift: int) -> jax.Array:
     """Translates one image by up to `max_shift` pixels each way, filling with background (-1)."""
     height, width, channels = image.shape
@@ -66,7 +60,7 @@ def _shift(image: jax.Array, key: jax.Array, max_shift: int) -> jax.Array:
 
 @functools.partial(jax.jit, static_argnames=("tx", "max_shift"), donate_argnames=("params", "opt"))
 def _train_step(params, opt, images, labels, key, tx, max_shift):
-    x = to_unit_range(images)
+    x = data.to_unit_range(images)
     x = jax.vmap(_shift, in_axes=(0, 0, None))(x, jax.random.split(key, x.shape[0]), max_shift)
 
     def loss_fn(p):
@@ -115,7 +109,7 @@ def classify(params, images: jax.Array | np.ndarray) -> tuple[jax.Array, jax.Arr
     as device arrays, computed in fixed-size batches (one compilation for any N)."""
     images = jnp.asarray(images)
     if images.dtype == jnp.uint8:
-        images = to_unit_range(images)
+        images = data.to_unit_range(images)
     count = images.shape[0]
     padded = jnp.pad(images, ((0, -count % EVAL_BATCH), (0, 0), (0, 0), (0, 0)))
     outputs = [_forward(params, padded[i:i + EVAL_BATCH]) for i in range(0, len(padded), EVAL_BATCH)]
@@ -183,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
         **recipe, "backend": jax.default_backend(), "jax": jax.__version__,
         "command": f"python -m wgan_jax.classifier --dataset {args.dataset} --seed {args.seed} "
                    f"--epochs {recipe['epochs']}",
-        "train_sha256": hashlib.sha256(np.ascontiguousarray(train_set.images).data).hexdigest(),
+        "train_sha256": train_set.sha256,
     }, indent=2) + "\n")
     return 0
 

@@ -63,7 +63,7 @@ class StepConfig:
     rmsprop_eps: float = 1e-7
     # False puts eps outside the square root (Keras 2, PyTorch; Keras 3 puts it inside). optax's
     # default (True) floors the denominator at sqrt(eps), which swamps a clipped critic's tiny
-    # gradients: the seed recipe then learns nothing in 4000 iterations (REFERENCE.md section 1).
+    # gradients: the seed recipe then learns nothing in 4000 iterations (docs/algorithm.md).
     rmsprop_eps_in_sqrt: bool = False
     # Adam's beta1 and beta2 (DCGAN: 0.5, 0.999; WGAN-GP: 0.0, 0.9).
     adam_b1: float = 0.5

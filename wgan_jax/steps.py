@@ -31,6 +31,7 @@ import optax
 
 from wgan_jax import losses, models, optim
 from wgan_jax.config import Config
+from wgan_jax.data import to_unit_range
 from wgan_jax.state import BN_STATS, CRITIC, GENERATOR, PENALTY, NetState, TrainState, stream
 
 Metrics = dict[str, jax.Array]
@@ -53,10 +54,14 @@ def shard_batch(x: jax.Array) -> jax.Array:
     return jax.lax.with_sharding_constraint(x, jax.sharding.PartitionSpec("data"))
 
 
+def _batch_index(key: jax.Array, batch_size: int, count: int) -> jax.Array:
+    """The indices of a real batch, drawn with replacement from `count` images."""
+    return shard_batch(jax.random.randint(key, (batch_size,), 0, count))
+
+
 def real_batch(data: jax.Array, key: jax.Array, batch_size: int) -> jax.Array:
     """`batch_size` images drawn with replacement, scaled from uint8 to [-1, 1] as the seed does."""
-    index = shard_batch(jax.random.randint(key, (batch_size,), 0, data.shape[0]))
-    return (jnp.take(data, index, axis=0).astype(jnp.float32) - 127.5) / 127.5
+    return to_unit_range(jnp.take(data, _batch_index(key, batch_size, data.shape[0]), axis=0))
 
 
 def _real(data, key: jax.Array, config: Config) -> tuple[jax.Array, jax.Array | None]:
@@ -65,9 +70,8 @@ def _real(data, key: jax.Array, config: Config) -> tuple[jax.Array, jax.Array | 
     if not config.conditional:
         return real_batch(data, key, config.batch_size), None
     images, labels = data
-    index = shard_batch(jax.random.randint(key, (config.batch_size,), 0, images.shape[0]))
-    return (jnp.take(images, index, axis=0).astype(jnp.float32) - 127.5) / 127.5, \
-        jnp.take(labels, index)
+    index = _batch_index(key, config.batch_size, images.shape[0])
+    return to_unit_range(jnp.take(images, index, axis=0)), jnp.take(labels, index)
 
 
 def fake_labels(noise_key: jax.Array, count: int, config: Config) -> jax.Array | None:

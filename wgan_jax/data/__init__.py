@@ -23,7 +23,7 @@ import os
 from pathlib import Path
 from typing import Callable, Protocol
 
-from wgan_jax.data.base import Dataset, Options, Splits, known_classifier
+from wgan_jax.data.base import Dataset, Options, Splits, known_classifier, to_unit_range
 from wgan_jax.data.catalog import TfdsSource, load_tfds
 from wgan_jax.data.fit import background_rgb, fit_array
 from wgan_jax.data.folder import FolderSource, cache_folder
@@ -33,7 +33,7 @@ from wgan_jax.errors import UserError
 
 __all__ = ["DEBIAN_FASHION_MNIST", "IDX_FILES", "KINDS", "Dataset", "Options", "Source", "Splits",
            "bundled_mnist_folder", "cache_folder", "known_classifier", "load", "load_bundled_mnist",
-           "load_idx", "load_idx_dir", "load_splits", "load_tfds", "source"]
+           "load_idx", "load_idx_dir", "load_splits", "load_tfds", "source", "to_unit_range"]
 
 
 class Source(Protocol):
