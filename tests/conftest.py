@@ -68,8 +68,10 @@ def leaves(tree):
 # mean), so its exact gradient is 0 and its f32 gradient is rounding noise, which RMSprop's
 # g / sqrt(v) turns into full-size steps: its value depends on the op order of the compiled program,
 # and so does the BatchNorm running mean that follows it. Seed-exact (Keras' Conv2D has the bias
-# too); tests compare these leaves only against the clip bound.
-_NOISE_DRIVEN = re.compile(r"(\['Conv_[123]'\]|\['UpsampleConv_[01]'\])\['bias'\]|\['mean'\]")
+# too); tests compare these leaves only against the clip bound. The critic's Conv_1 is not among
+# them: the seed's ZeroPadding2D sits between it and its BatchNorm, so the batch mean holds only
+# 49/64 of its bias and its gradient is real.
+_NOISE_DRIVEN = re.compile(r"(\['Conv_[23]'\]|\['UpsampleConv_[01]'\])\['bias'\]|\['mean'\]")
 
 
 def noise_driven(path) -> bool:
