@@ -4,6 +4,7 @@ import dataclasses
 import io
 import json
 import shutil
+import time
 
 import jax
 import numpy as np
@@ -280,3 +281,21 @@ def test_no_intact_checkpoint_is_one_line(three_checkpoints, tmp_path):
             manager.restore(target(RUN))
     finally:
         manager.close()
+
+
+def test_readers_leave_a_save_in_flight_alone(tmp_path):
+    """sample, evaluate and a resume's config check read a workdir a run may be saving into:
+    only the writer clears half-written step folders."""
+    in_flight = tmp_path / "checkpoints" / "120.orbax-checkpoint-tmp"
+    (in_flight / "state.orbax-checkpoint-tmp").mkdir(parents=True)
+
+    def cleared_within(seconds: float) -> bool:  # orbax clears in the background
+        deadline = time.time() + seconds
+        while in_flight.exists() and time.time() < deadline:
+            time.sleep(0.05)
+        return not in_flight.exists()
+
+    Checkpoints(tmp_path, read_only=True).close()
+    assert not cleared_within(2.0)
+    Checkpoints(tmp_path).close()  # the run that writes (holding the lock) clears it
+    assert cleared_within(30.0)

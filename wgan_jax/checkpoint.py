@@ -77,7 +77,7 @@ def resumed_config(workdir: Path, step: int | None = None, **overrides: Any) -> 
     """The config of the workdir's checkpoint `step` (default: the newest intact one) with
     `overrides` (None values ignored) applied; only RunConfig fields may change."""
     _require_run(workdir)
-    manager = Checkpoints(workdir)
+    manager = Checkpoints(workdir, read_only=True)
     try:
         saved = manager.config(step)
     finally:
@@ -107,10 +107,10 @@ def open_step(workdir: Path, step: int | str | None) -> tuple["Checkpoints", int
     if step == "best":
         if not (workdir / BEST).is_dir():
             raise UserError(f"{workdir} has no best checkpoint (a run keeps one when it evaluates)")
-        return Checkpoints(workdir, best=True), None
+        return Checkpoints(workdir, best=True, read_only=True), None
     if not (workdir / "checkpoints").is_dir():
         raise UserError(f"{workdir}: no checkpoints folder; is this a training workdir?")
-    manager = Checkpoints(workdir)
+    manager = Checkpoints(workdir, read_only=True)
     steps = manager.manager.all_steps()
     if step is not None and step not in steps:
         manager.close()
@@ -184,18 +184,24 @@ def _quiet_closed_loop() -> None:
 
 class Checkpoints:
     """The checkpoints of one workdir: `workdir/checkpoints/<iteration>/`, or with `best` the one
-    best-scoring checkpoint, `workdir/best_checkpoint/<iteration>/`."""
+    best-scoring checkpoint, `workdir/best_checkpoint/<iteration>/`; `read_only`, a reader's
+    view, which creates and clears nothing."""
 
-    def __init__(self, workdir: str | Path, keep: int = 3, best: bool = False):
+    def __init__(self, workdir: str | Path, keep: int = 3, best: bool = False,
+                 read_only: bool = False):
         # orbax logs every save at INFO through absl; a run's own progress bar says enough. A
         # failed background save it logs at ERROR with its traceback, and raises to the caller
         # too, where the loop reports it in one line (errors.WriteFailed).
         logging.getLogger("absl").setLevel(logging.CRITICAL)
         _quiet_closed_loop()
         self.directory = Path(workdir).absolute() / (BEST if best else "checkpoints")
-        options = ocp.CheckpointManagerOptions(max_to_keep=1 if best else keep, create=True,
+        # Only the run that writes (holding the workdir's lock) may clear half-written step
+        # folders: a reader (resume's config check, sample, evaluate) would delete the save a
+        # running training has in flight.
+        options = ocp.CheckpointManagerOptions(max_to_keep=1 if best else keep,
+                                               create=not read_only, read_only=read_only,
                                                enable_async_checkpointing=True,
-                                               cleanup_tmp_directories=True)
+                                               cleanup_tmp_directories=not read_only)
         self.manager = ocp.CheckpointManager(self.directory, options=options)
 
     def latest(self) -> int | None:
