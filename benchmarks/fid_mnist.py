@@ -51,19 +51,21 @@ def main() -> int:
     splits = data.load_splits("mnist", data.Options())
     start = time.perf_counter()
     real = fid.reference(splits.heldout.images[:n])
-    rows = [{"set": f"MNIST train (first {n}, the floor)",
-             "fid": fid.fid(real, fid.features(splits.train.images[:n]))}]
+    rows = []
+
+    def measured(name: str, images) -> None:
+        rows.append({"set": name, "fid": fid.fid(real, fid.features(images)),
+                     "seconds": time.perf_counter() - start})
+        print(f"{name:48} FID@{n} {rows[-1]['fid']:8.2f}", flush=True)
+
+    measured(f"MNIST train (first {n}, the floor)", splits.train.images[:n])
     for name in args.pretrained:
         generator = pretrained.load(name)
-        rows.append({"set": f"--pretrained {name}",
-                     "fid": fid.fid(real, fid.features(generated(generator.variables,
-                                                                 generator.config, n)))})
+        measured(f"--pretrained {name}", generated(generator.variables, generator.config, n))
     for workdir in args.workdirs:
         saved = read_states(Path(workdir), None, init_states)
         variables = steps.variables_of(select(saved.states, 0), saved.config.step())
-        rows.append({"set": workdir, "fid": fid.fid(real, fid.features(generated(variables, saved.config, n)))})
-    for row in rows:
-        print(f"{row['set']:48} FID@{n} {row['fid']:8.2f}", flush=True)
+        measured(workdir, generated(variables, saved.config, n))
     write_report(args.out, 0, rows, samples=n, reference=f"MNIST test (first {n})",
                  seconds=time.perf_counter() - start, backend=jax.default_backend())
     return 0
