@@ -13,7 +13,7 @@ from rich.console import Console
 
 from wgan_jax import config as config_lib
 from wgan_jax import checkpoint, distributed, events, loop, models, steps
-from wgan_jax.errors import EXIT_WRITE_FAILED, ArgumentParser, UserError, WriteFailed
+from wgan_jax.errors import ArgumentParser, UserError, run_command, writable_folder
 
 # Seconds per generator iteration on 2 x86-64 cores = BASE + PER_GFLOP[arch] * GFLOP per iteration,
 # and seconds per image through FID's Inception network, fitted to the measurements in
@@ -190,7 +190,7 @@ def build_config(args: argparse.Namespace, workdir: str) -> config_lib.Config:
 def use_compile_cache(folder: Path) -> None:
     """Points JAX's persistent compilation cache at `folder`. Run length and output intervals are
     not part of the compiled programs (Config.step), so a resume with more iterations hits."""
-    checkpoint.writable_folder(folder, "--compile-cache")
+    writable_folder(folder, "--compile-cache")
     jax.config.update("jax_compilation_cache_dir", str(folder))
 
 
@@ -211,12 +211,11 @@ def cpu_notice(config: config_lib.Config) -> str | None:
             f"{max(1, round(seconds / 60))} minutes{hint}.")
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+def train(args: argparse.Namespace) -> int:
+    """Sets up what the flags ask for and trains; a signal's stop is its own exit status."""
     args.resume = args.resume or args.resume_from is not None
     if args.resume and not args.workdir:
-        print("error: --resume needs --workdir (the run to continue)", file=sys.stderr)
-        return 2
+        raise UserError("--resume needs --workdir (the run to continue)")
     workdir = args.workdir or os.path.join("runs", datetime.datetime.now().strftime("%Y%m%d-%H%M%S"))
     try:
         if args.compile_cache:
@@ -231,12 +230,6 @@ def main(argv: list[str] | None = None) -> int:
         if notice:
             console.print(notice)
         loop.run(config, workdir, console, resume=args.resume, resume_from=args.resume_from)
-    except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except WriteFailed as err:
-        print(f"error: {err}", file=sys.stderr)
-        return EXIT_WRITE_FAILED
     except loop.Interrupted as stop:
         print(str(stop), file=sys.stderr)
         return 128 + stop.signum
@@ -244,6 +237,10 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted before training started; nothing was saved", file=sys.stderr)
         return 130
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_command(lambda: train(parse_args(argv)))
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """Shared fixtures. Tests run on the CPU; a GPU is never needed."""
 
+import dataclasses
 import os
 import re
 import tempfile
@@ -22,7 +23,7 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from wgan_jax import Config, data, init_state, seeds  # noqa: E402
+from wgan_jax import Config, data, init_state, loop, seeds  # noqa: E402
 from wgan_jax.state import abstract  # noqa: E402
 
 # Narrow networks keep compilation short; the layer structure is the seed's. No FID: the
@@ -42,6 +43,15 @@ def mnist_train():
 def images(mnist_train):
     """The first 512 real MNIST training images, on the device, uint8 (N, 28, 28, 1)."""
     return jax.device_put(mnist_train.images[:512])
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """A finished two-iteration run of the tiny config, a checkpoint at each iteration and an
+    averaged generator: the workdir that sample, evaluate and export read. Readers only."""
+    workdir = tmp_path_factory.mktemp("tiny") / "run"
+    loop.run(dataclasses.replace(TINY, iterations=2, checkpoint_every=1, ema=0.5), workdir)
+    return workdir
 
 
 @pytest.fixture(scope="session")

@@ -14,42 +14,35 @@ from wgan_jax.state import select
 from conftest import TINY
 
 
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("sample") / "run"
-    loop.run(dataclasses.replace(TINY, iterations=2, checkpoint_every=1, ema=0.5), workdir)
-    return workdir
-
-
 def npz(workdir, tmp_path, *flags, name="a.npz"):
     out = tmp_path / name
     assert sample.main([str(workdir), "--format", "npz", "--out", str(out), *flags]) == 0
     return np.load(out)["images"]
 
 
-def test_the_same_seed_gives_the_same_images_and_the_npz_is_uint8(run_dir, tmp_path):
-    a = npz(run_dir, tmp_path, "--n", "6", "--seed", "3")
-    b = npz(run_dir, tmp_path, "--n", "6", "--seed", "3", name="b.npz")
-    c = npz(run_dir, tmp_path, "--n", "6", "--seed", "4", name="c.npz")
+def test_the_same_seed_gives_the_same_images_and_the_npz_is_uint8(tiny_run, tmp_path):
+    a = npz(tiny_run, tmp_path, "--n", "6", "--seed", "3")
+    b = npz(tiny_run, tmp_path, "--n", "6", "--seed", "3", name="b.npz")
+    c = npz(tiny_run, tmp_path, "--n", "6", "--seed", "4", name="c.npz")
     assert a.shape == (6, 28, 28, 1) and a.dtype == np.uint8
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, c)
 
 
-def test_images_are_the_averaged_generators_at_the_chosen_step(run_dir, tmp_path):
+def test_images_are_the_averaged_generators_at_the_chosen_step(tiny_run, tmp_path):
     config = dataclasses.replace(TINY, iterations=2, checkpoint_every=1, ema=0.5)
-    state = select(read_states(run_dir, 1, seeds.init_states).states, 0)
+    state = select(read_states(tiny_run, 1, seeds.init_states).states, 0)
     z = sample.latents(config, 5, 0)
     expected = viz.to_uint8(steps.generate(state, z, config.step()))  # averaged (ema on)
-    np.testing.assert_array_equal(npz(run_dir, tmp_path, "--n", "5", "--step", "1"), expected)
+    np.testing.assert_array_equal(npz(tiny_run, tmp_path, "--n", "5", "--step", "1"), expected)
     raw = viz.to_uint8(steps.generate(state, z, config.step(), averaged=False))
     assert not np.array_equal(expected, raw)
 
 
-def test_interpolation_rows_end_at_the_generators_images_of_their_end_points(run_dir, tmp_path):
-    images = npz(run_dir, tmp_path, "--interpolate", "2", "--seed", "1")
+def test_interpolation_rows_end_at_the_generators_images_of_their_end_points(tiny_run, tmp_path):
+    images = npz(tiny_run, tmp_path, "--interpolate", "2", "--seed", "1")
     assert images.shape == (2 * sample.INTERPOLATION_STEPS, 28, 28, 1)
-    config, variables = sample.from_run(run_dir)
+    config, variables = sample.from_run(tiny_run)
     ends = sample.latents(config, 4, 1)
     expected = viz.to_uint8(sample.draw(variables, config, ends))
     rows = images.reshape(2, sample.INTERPOLATION_STEPS, 28, 28, 1)
@@ -67,11 +60,11 @@ def test_slerp_keeps_the_norm_of_orthogonal_unit_vectors():
     np.testing.assert_allclose(sample.slerp(z0, z0, np.array([0.5]))[0], z0, atol=1e-6)
 
 
-def test_grid_and_png_dir_formats(run_dir, tmp_path):
-    assert sample.main([str(run_dir), "--n", "6", "--out", str(tmp_path / "g.png")]) == 0
+def test_grid_and_png_dir_formats(tiny_run, tmp_path):
+    assert sample.main([str(tiny_run), "--n", "6", "--out", str(tmp_path / "g.png")]) == 0
     picture = matplotlib.image.imread(tmp_path / "g.png")
     assert picture.shape[:2] == (2 * (2 * 30 + 2), 2 * (3 * 30 + 2))  # 2 rows x 3 columns
-    assert sample.main([str(run_dir), "--n", "3", "--format", "png-dir",
+    assert sample.main([str(tiny_run), "--n", "3", "--format", "png-dir",
                         "--out", str(tmp_path / "d")]) == 0
     files = sorted((tmp_path / "d").iterdir())
     assert [f.name for f in files] == ["000000.png", "000001.png", "000002.png"]
@@ -96,8 +89,8 @@ def test_a_batched_run_needs_run_and_gives_that_runs_generator(tmp_path):
     (["--interpolate", "0"], "--interpolate must be between 1 and 1000"),
     (["--pretrained", "mnist"], "give a training workdir or --pretrained NAME (one of them)"),
 ])
-def test_bad_arguments_are_one_line_errors_with_status_2(run_dir, tmp_path, capsys, flags, message):
-    assert sample.main([str(run_dir), *flags, "--out", str(tmp_path / "x.png")]) == 2
+def test_bad_arguments_are_one_line_errors_with_status_2(tiny_run, tmp_path, capsys, flags, message):
+    assert sample.main([str(tiny_run), *flags, "--out", str(tmp_path / "x.png")]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1 and not (tmp_path / "x.png").exists()
 
@@ -140,9 +133,9 @@ def test_label_draws_that_class_and_all_draws_a_row_per_class(conditional_dir, t
     ("conditional", "seven", "--label must be a class 0..9 or all, got 'seven'"),
     ("unconditional", "7", "--label 7: this generator is not conditional"),
 ])
-def test_a_bad_label_is_one_line_and_exit_2(conditional_dir, run_dir, tmp_path, capsys, which,
+def test_a_bad_label_is_one_line_and_exit_2(conditional_dir, tiny_run, tmp_path, capsys, which,
                                             label, message):
-    workdir = conditional_dir if which == "conditional" else run_dir
+    workdir = conditional_dir if which == "conditional" else tiny_run
     assert sample.main([str(workdir), "--label", label, "--out", str(tmp_path / "x.png")]) == 2
     err = capsys.readouterr().err.strip()
     assert err == f"error: {message}" or (err.startswith("error: ") and message in err)
@@ -168,25 +161,25 @@ def test_the_format_follows_the_output_path(tmp_path, fmt, out, expected):
     ("npz", "a.bin", "cannot write npz as '.bin'; use .npz"),
     ("grid", "a.tif", "cannot write grid as '.tif'"),
 ])
-def test_a_format_that_contradicts_the_path_is_one_line(run_dir, tmp_path, capsys, fmt, out, message):
+def test_a_format_that_contradicts_the_path_is_one_line(tiny_run, tmp_path, capsys, fmt, out, message):
     flags = ["--format", fmt] if fmt else []
-    assert sample.main([str(run_dir), "--n", "2", *flags, "--out", str(tmp_path / out)]) == 2
+    assert sample.main([str(tiny_run), "--n", "2", *flags, "--out", str(tmp_path / out)]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1 and "Traceback" not in err
 
 
-def test_samples_npz_without_format_writes_an_array(run_dir, tmp_path):
-    assert sample.main([str(run_dir), "--n", "3", "--out", str(tmp_path / "samples.npz")]) == 0
+def test_samples_npz_without_format_writes_an_array(tiny_run, tmp_path):
+    assert sample.main([str(tiny_run), "--n", "3", "--out", str(tmp_path / "samples.npz")]) == 0
     assert np.load(tmp_path / "samples.npz")["images"].shape == (3, 28, 28, 1)
     existing = tmp_path / "there"
     existing.mkdir()
-    assert sample.main([str(run_dir), "--n", "2", "--out", str(existing)]) == 0
+    assert sample.main([str(tiny_run), "--n", "2", "--out", str(existing)]) == 0
     assert len(list(existing.glob("*.png"))) == 2
 
 
-def test_a_workdir_locked_by_a_training_run_can_still_be_sampled(run_dir, tmp_path):
+def test_a_workdir_locked_by_a_training_run_can_still_be_sampled(tiny_run, tmp_path):
     from wgan_jax.lock import WorkdirLock
 
-    with WorkdirLock(run_dir):
-        assert sample.main([str(run_dir), "--n", "2", "--out", str(tmp_path / "a.png")]) == 0
+    with WorkdirLock(tiny_run):
+        assert sample.main([str(tiny_run), "--n", "2", "--out", str(tmp_path / "a.png")]) == 0
     assert (tmp_path / "a.png").is_file()

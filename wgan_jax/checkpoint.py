@@ -15,9 +15,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-import os
+import re
 import shutil
-import socket
 import sys
 from pathlib import Path
 from typing import Any, Callable, NamedTuple
@@ -26,8 +25,9 @@ import jax
 import orbax.checkpoint as ocp
 
 from wgan_jax import config as config_lib
+from wgan_jax import lock
 from wgan_jax.config import Config, StepConfig
-from wgan_jax.errors import UserError, WriteFailed, first_line, write_failed
+from wgan_jax.errors import UserError, WriteFailed, first_line, writable_folder, write_failed
 from wgan_jax.state import TrainState, abstract
 
 
@@ -35,6 +35,18 @@ from wgan_jax.state import TrainState, abstract
 BEST = "best_checkpoint"
 # Where a resume moves the checkpoints newer than the one it continues from.
 SET_ASIDE = "set_aside_checkpoints"
+
+
+# What a run (or a batched run's run-N folders, or evaluate) writes into a workdir; anything
+# else there is the user's, which a new run must not mix itself into or overwrite.
+RUN_ENTRIES = re.compile(r"config\.json|metrics\.jsonl|losses\.png|samples|checkpoints|tensorboard|"
+                         r"summary\.(md|json)|report(\.md|\.json)?|run-\d+|\.write-test-.*|"
+                         + "|".join(re.escape(name) for name in (BEST, SET_ASIDE, lock.NAME)))
+
+
+def foreign_entries(workdir: Path) -> list[str]:
+    """The names in `workdir` that no run wrote."""
+    return sorted(p.name for p in workdir.iterdir() if not RUN_ENTRIES.fullmatch(p.name))
 
 
 def holds_run(workdir: Path) -> bool:
@@ -57,20 +69,11 @@ def check_workdir(workdir: Path, resume: bool) -> None:
     elif holds_run(workdir):
         raise UserError(f"workdir {workdir} already holds a run; pass --resume to continue it or "
                         f"choose another --workdir")
+    elif workdir.is_dir() and (foreign := foreign_entries(workdir)):
+        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        raise UserError(f"workdir {workdir} holds files no run wrote ({shown}); choose a new or "
+                        f"empty folder")
     writable_folder(workdir, "workdir")
-
-
-def writable_folder(folder: Path, name: str) -> None:
-    """Creates `folder` if needed and proves it writable, or raises a UserError naming it. The
-    probe file is per host and process (several may share the folder); asking JAX for the
-    process index would start its backend before a multi-process run is joined."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / f".write-test-{socket.gethostname()}-{os.getpid()}"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as err:
-        raise UserError(f"cannot write to {name} {folder}: {err.strerror or err}") from None
 
 
 def resumed_config(workdir: Path, step: int | None = None, **overrides: Any) -> Config:

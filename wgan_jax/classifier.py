@@ -23,7 +23,7 @@ import numpy as np
 import optax
 
 from wgan_jax import data
-from wgan_jax.errors import ArgumentParser, UserError
+from wgan_jax.errors import ArgumentParser, UserError, run_command, writable_folder
 
 # Datasets with a shipped classifier, and the test accuracy each must reach.
 REQUIRED_ACCURACY = {"mnist": 0.990, "fashion_mnist": 0.900}
@@ -156,13 +156,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dataset", choices=sorted(REQUIRED_ACCURACY), default="mnist")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--epochs", type=int, help="default: the dataset's RECIPES entry")
+    parser.add_argument("--out", metavar="DIR",
+                        help="folder to write it to (default: the package's, where evaluation "
+                             "finds it)")
     args = parser.parse_args(argv)
-    recipe = {**RECIPES[args.dataset], **({"epochs": args.epochs} if args.epochs else {})}
-    try:
-        train_set, test_set = (data.load(args.dataset, split=s) for s in ("train", "heldout"))
-    except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    return run_command(lambda: _ship(args))
+
+
+def _ship(args) -> int:
+    """Trains the classifier the flags ask for and writes it with its card, if it is accurate
+    enough; every input is checked before the minutes of training."""
+    if args.epochs is not None and args.epochs < 1:
+        raise UserError(f"--epochs must be at least 1, got {args.epochs}")
+    recipe = dict(RECIPES[args.dataset])
+    if args.epochs is not None:
+        recipe["epochs"] = args.epochs
+    out = Path(args.out) if args.out else _asset(args.dataset, "").parent
+    writable_folder(out, "--out")
+    train_set, test_set = (data.load(args.dataset, split=s) for s in ("train", "heldout"))
     params = train(train_set, seed=args.seed, **recipe)
     acc = accuracy(params, test_set)
     required = REQUIRED_ACCURACY[args.dataset]
@@ -170,9 +181,8 @@ def main(argv: list[str] | None = None) -> int:
     if acc < required:
         print(f"error: accuracy below {required}; not shipped", file=sys.stderr)
         return 1
-    _asset(args.dataset, "").parent.mkdir(parents=True, exist_ok=True)
-    _asset(args.dataset, ".msgpack").write_bytes(flax.serialization.to_bytes(params))
-    _asset(args.dataset, ".json").write_text(json.dumps({
+    (out / f"{args.dataset}.msgpack").write_bytes(flax.serialization.to_bytes(params))
+    (out / f"{args.dataset}.json").write_text(json.dumps({
         "dataset": args.dataset, "test_accuracy": round(acc, 4), "seed": args.seed,
         **recipe, "backend": jax.default_backend(), "jax": jax.__version__,
         "command": f"python -m wgan_jax.classifier --dataset {args.dataset} --seed {args.seed} "

@@ -4,7 +4,10 @@ parser that reports bad flags the same way."""
 import argparse
 import os
 import re
+import socket
 import sys
+from collections.abc import Callable
+from pathlib import Path
 
 
 class UserError(Exception):
@@ -39,6 +42,39 @@ def write_failed(what: str, err: BaseException) -> WriteFailed:
     else:
         reason = os.strerror(int(code.group(1))) if code else first_line(err)
     return WriteFailed(f"cannot write {what}: {reason}")
+
+
+def writable_folder(folder: Path, name: str) -> None:
+    """Creates `folder` if needed and proves it writable, or raises a UserError naming it. The
+    probe file is per host and process (several may share the folder); asking JAX for the
+    process index would start its backend before a multi-process run is joined."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write-test-{socket.gethostname()}-{os.getpid()}"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as err:
+        blocker = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), None)
+        reason = f"{blocker} is a file, not a folder" if blocker else err.strerror or err
+        raise UserError(f"cannot write to {name} {folder}: {reason}") from None
+
+
+def run_command(body: Callable[[], int | None]) -> int:
+    """Runs a command-line program's body and returns its exit status: a UserError is one
+    `error:` line and 2, a failed write (WriteFailed, or an OSError no layer below turned into
+    one) one line and EXIT_WRITE_FAILED; `body` returns its own status, or None for success."""
+    try:
+        return body() or 0
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except WriteFailed as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_WRITE_FAILED
+    except OSError as err:
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"error: {where}{err.strerror or first_line(err)}", file=sys.stderr)
+        return EXIT_WRITE_FAILED
 
 
 class ArgumentParser(argparse.ArgumentParser):

@@ -31,7 +31,7 @@ import numpy as np
 from wgan_jax import classifier, data, fid, metrics, records, steps, viz
 from wgan_jax import config as config_lib
 from wgan_jax.config import Config
-from wgan_jax.errors import ArgumentParser, UserError
+from wgan_jax.errors import ArgumentParser, UserError, run_command, writable_folder
 from wgan_jax.state import EVAL, TrainState, select, stream
 
 GENERATE_BATCH = classifier.EVAL_BATCH
@@ -229,6 +229,7 @@ def report(workdir: str | Path, samples: int | None = None, step: int | str | No
     if not evaluator.active:
         raise UserError(f"nothing to evaluate {config.data} with: FID needs the optional "
                         f"extra ({fid.INSTALL}), and no shipped classifier knows this data")
+    writable_folder(workdir / "report", "the report folder")  # before minutes of evaluation
     outputs = evaluator.dispatch(state, config)
     final = evaluator.finish(outputs)
     images = np.asarray(evaluator.generate(state, config))
@@ -305,7 +306,7 @@ def compare(workdirs: list[str | Path], out: str | Path, samples: int | None = N
     """Several runs side by side: each run's report (made if missing), one table, overlaid
     curves and the sample grids in a row; written to out/compare.md, compare.json, *.png."""
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    writable_folder(out, "--out")
     results = []
     for workdir in map(Path, workdirs):
         path = workdir / "report.json"
@@ -355,26 +356,25 @@ def main(argv: list[str] | None = None) -> int:
                         help="real images to measure against: the held-out split (a test split, "
                              "or a share of a folder never trained on) or the training split")
     args = parser.parse_args(argv)
-    try:
-        if args.samples is not None and args.samples < 100:
-            raise UserError(f"--samples must be at least 100, got {args.samples}")
-        if args.compare or len(args.workdirs) > 1:
-            compare(args.workdirs, args.out or "comparison", args.samples)
-            print(f"wrote {Path(args.out or 'comparison') / 'compare.md'}")
-        else:
-            from wgan_jax.checkpoint import parse_step
+    return run_command(lambda: _command(args))
 
-            step = None if args.step is None else parse_step(args.step)
-            result = report(args.workdirs[0], args.samples, step, args.reference)
-            scores = ", ".join(f"{key} {result['metrics'][key]:.4g} (real train images: "
-                               f"{result['real_train_images'][key]:.4g})"
-                               for key in ("fid", records.quality_key(result["metrics"]))
-                               if key in result["metrics"])
-            print(f"{scores}; {result['measured']}; wrote {Path(args.workdirs[0]) / 'report.md'}")
-    except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    return 0
+
+def _command(args) -> None:
+    if args.samples is not None and args.samples < 100:
+        raise UserError(f"--samples must be at least 100, got {args.samples}")
+    if args.compare or len(args.workdirs) > 1:
+        compare(args.workdirs, args.out or "comparison", args.samples)
+        print(f"wrote {Path(args.out or 'comparison') / 'compare.md'}")
+        return
+    from wgan_jax.checkpoint import parse_step
+
+    step = None if args.step is None else parse_step(args.step)
+    result = report(args.workdirs[0], args.samples, step, args.reference)
+    scores = ", ".join(f"{key} {result['metrics'][key]:.4g} (real train images: "
+                       f"{result['real_train_images'][key]:.4g})"
+                       for key in ("fid", records.quality_key(result["metrics"]))
+                       if key in result["metrics"])
+    print(f"{scores}; {result['measured']}; wrote {Path(args.workdirs[0]) / 'report.md'}")
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import sys
 from importlib import resources
 from pathlib import Path
@@ -28,7 +29,7 @@ import numpy as np
 from wgan_jax import config as config_lib
 from wgan_jax import steps
 from wgan_jax.config import Config
-from wgan_jax.errors import ArgumentParser, UserError
+from wgan_jax.errors import ArgumentParser, UserError, run_command, writable_folder
 from wgan_jax.state import init_state, select
 
 @dataclasses.dataclass(frozen=True)
@@ -58,6 +59,13 @@ class Pretrained:
 def folder() -> Path:
     """Where the package keeps its shipped generators."""
     return Path(str(resources.files("wgan_jax") / "assets" / "generators"))
+
+
+def check_name(name: str) -> None:
+    """A name `load` can find again and that stays inside the generators folder."""
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name) or ".." in name:
+        raise UserError(f"--name {name!r}: use letters, digits, '-', '_' and '.' (it becomes a "
+                        f"file name, e.g. mnist-conditional)")
 
 
 def names(where: Path | None = None) -> list[str]:
@@ -94,6 +102,10 @@ def export(workdir: str | Path, name: str, step: int | None = None, samples: int
     from wgan_jax.seeds import init_states
 
     workdir, where = Path(workdir), where or folder()
+    check_name(name)
+    if samples < 100:
+        raise UserError(f"--samples must be at least 100, got {samples}")
+    writable_folder(where, "the generators folder")  # before minutes of evaluation
     config, states, dataset = read_states(workdir, step, init_states)
     if config.seeds > 1:
         raise UserError(f"{workdir} holds {config.seeds} batched runs; export one run")
@@ -132,19 +144,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--step", type=int, help="checkpoint iteration (default: the latest)")
     parser.add_argument("--samples", type=int, default=10000, help="images scored for the card")
     parser.add_argument("--command", default="", help="the command that trained it, for the card")
+    parser.add_argument("--out", metavar="DIR",
+                        help="folder to write it to (default: the package's, where load finds it)")
     parser.add_argument("--raw", action="store_true",
                         help="ship the trained generator, not the run's average")
     args = parser.parse_args(argv)
-    try:
-        card = export(args.workdir, args.name, args.step, args.samples, args.command,
+
+    where = Path(args.out) if args.out else folder()
+
+    def body():
+        card = export(args.workdir, args.name, args.step, args.samples, args.command, where,
                       averaged=not args.raw)
-    except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    scores = ", ".join(f"{k} {v:.4g}" for k, v in card["evaluation"].items()
-                       if k == "fid" or k.startswith("fd_"))
-    print(f"wrote {folder() / args.name}.msgpack: iteration {card['iterations']}, {scores}")
-    return 0
+        scores = ", ".join(f"{k} {v:.4g}" for k, v in card["evaluation"].items()
+                           if k == "fid" or k.startswith("fd_"))
+        print(f"wrote {where / args.name}.msgpack: iteration {card['iterations']}, {scores}")
+
+    return run_command(body)
 
 
 if __name__ == "__main__":

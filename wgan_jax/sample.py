@@ -24,7 +24,7 @@ from wgan_jax import pretrained, seeds, steps, viz
 from wgan_jax.checkpoint import parse_step, read_states
 from wgan_jax.config import Config
 from wgan_jax.state import select
-from wgan_jax.errors import ArgumentParser, UserError
+from wgan_jax.errors import ArgumentParser, UserError, run_command, writable_folder, write_failed
 
 FORMATS = ("grid", "png-dir", "npz")
 # The file extensions a grid is written as (Pillow through matplotlib).
@@ -141,7 +141,7 @@ def write(images: np.ndarray, out: Path, fmt: str, rows: int, cols: int,
             extra = {} if labels is None else {"labels": np.asarray(labels, np.int32)}
             np.savez_compressed(out, images=viz.to_uint8(images), **extra)
     except OSError as err:
-        raise UserError(f"cannot write {out}: {err.strerror or err}") from None
+        raise write_failed(str(out), err) from None
 
 
 def implied_format(out: str) -> str | None:
@@ -207,6 +207,8 @@ def run(args) -> tuple[Path, int]:
     if not 1 <= args.n <= MAX_IMAGES:
         raise UserError(f"--n must be between 1 and {MAX_IMAGES}, got {args.n}")
     step = None if args.step is None else parse_step(args.step)
+    fmt, out = output(args.format, args.out)
+    writable_folder(out if fmt == "png-dir" else out.parent, "--out")
     if args.pretrained is not None:
         shipped = pretrained.load(args.pretrained)
         config, variables = shipped.config, shipped.variables
@@ -221,20 +223,18 @@ def run(args) -> tuple[Path, int]:
     else:
         labels, rows, cols = layout(config, args.n, label)
         z = latents(config, rows * cols if label == "all" else args.n, args.seed)
-    fmt, out = output(args.format, args.out)
     write(draw(variables, config, z, labels), out, fmt, rows, cols, labels)
     return out, len(z)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    try:
+
+    def body():
         out, count = run(args)
-    except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    print(f"wrote {count} images to {out}")
-    return 0
+        print(f"wrote {count} images to {out}")
+
+    return run_command(body)
 
 
 if __name__ == "__main__":
