@@ -1,11 +1,13 @@
 import dataclasses
 import errno
 import json
+import re
 
 import matplotlib.image
 import numpy as np
 import orbax.checkpoint as ocp
 import pytest
+from rich.console import Console
 
 from wgan_jax import evaluate, loop, sample, viz
 from wgan_jax.errors import UserError, WriteFailed
@@ -129,6 +131,17 @@ def test_an_oserror_while_writing_is_one_write_failure_and_the_run_resumes(
         loop.run(config, tmp_path / "w", resume=True)
     lines = (tmp_path / "w" / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(line)["iteration"] for line in lines] == [1, 2, 3, 4]
+
+
+def test_the_progress_bar_a_failed_run_leaves_says_where_it_stopped(tmp_path, monkeypatch):
+    """Logs every 10 iterations, a checkpoint write fails at the third: the bar left on the
+    terminal counts 3 iterations, not the 0 of the last log."""
+    monkeypatch.setattr(ocp.CheckpointManager, "save", _fail_on_call(ocp.CheckpointManager.save, 3))
+    console = Console(record=True, width=100, force_terminal=False)
+    with pytest.raises(WriteFailed, match=r"\(iteration 2\)"):
+        loop.run(dataclasses.replace(TINY, iterations=8, log_every=10, checkpoint_every=1),
+                 tmp_path / "w", console)
+    assert re.search(r"\b3/8 iterations", console.export_text()), console.export_text()
 
 
 def test_a_conditional_run_is_scored_by_the_class_it_asked_for(tmp_path):

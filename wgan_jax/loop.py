@@ -268,6 +268,9 @@ class _Trainer:
                     states, metrics = self.programs.train(states, images)
                     self._read_back()  # the previous iteration's, while this one runs
                     at, stopping = at + 1, _stopping(stop, at + 1, config)
+                    # every iteration, not only at logs: a run that fails between two logs
+                    # leaves a bar that says where it stopped
+                    self.progress.update(self.task, completed=at)
                     unlogged.append(metrics)
                     last = at == config.iterations or stopping  # a stop logs its partial interval
                     if due(config.log_every, at) or last:
