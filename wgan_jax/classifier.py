@@ -146,11 +146,6 @@ def load(name: str):
     return flax.serialization.from_bytes(template, path.read_bytes())
 
 
-def card(name: str) -> dict:
-    """The JSON card written beside a shipped classifier."""
-    return json.loads(_asset(name, ".json").read_text())
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = ArgumentParser(description="Train and ship the evaluation classifier.")
     parser.add_argument("--dataset", choices=sorted(REQUIRED_ACCURACY), default="mnist")
