@@ -19,6 +19,22 @@ os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 # stay IEEE f32 (tolerances below allow for the reordering it may bring).
 os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0").strip()
 
+
+
+def optimised_env() -> dict:
+    """The environment for a subprocess that spends its time running a big network (the FID's
+    Inception) rather than compiling small ones: XLA's usual optimisation level, at which the
+    Inception compiles and runs ~1.6x faster than at -O0 on this CPU."""
+    flags = os.environ["XLA_FLAGS"].replace("--xla_backend_optimization_level=0", "").strip()
+    return {**os.environ, "XLA_FLAGS": flags}
+
+
+def pytest_collection_modifyitems(items):
+    """The slow tests first: pytest-xdist hands tests out in this order, so the long ones run
+    beside the many short ones instead of alone at the end of the run."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402

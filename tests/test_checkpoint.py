@@ -41,6 +41,7 @@ def compilations(config):
     return built.train._cache_size() + built.generate._cache_size()
 
 
+@pytest.mark.slow
 def test_resumed_run_is_bitwise_identical_to_an_uninterrupted_one(tmp_path):
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
     run = dataclasses.replace(RUN, eval_every=2, eval_samples=100)  # evaluation must resume too
@@ -79,6 +80,7 @@ def test_resume_with_generator_averaging_is_bitwise_exact_and_scores_both_genera
     assert all(r["fd_mnist_raw"] != r["fd_mnist"] for r in evaluations)
 
 
+@pytest.mark.slow
 def test_only_the_newest_checkpoints_are_kept_and_hold_config_and_dataset(tmp_path):
     config = dataclasses.replace(RUN, iterations=4, checkpoint_every=1, keep_checkpoints=2)
     loop.run(config, tmp_path / "w")
@@ -91,6 +93,7 @@ def test_only_the_newest_checkpoints_are_kept_and_hold_config_and_dataset(tmp_pa
     assert meta["dataset"] == identity and identity["shape"] == [60000, 28, 28, 1]
 
 
+@pytest.mark.slow
 def test_a_crash_mid_write_leaves_the_previous_checkpoint_latest(tmp_path):
     workdir = tmp_path / "w"
     loop.run(dataclasses.replace(RUN, iterations=2), workdir)
@@ -163,6 +166,7 @@ def test_resume_refuses_changed_data(tmp_path, monkeypatch):
         loop.run(RUN, tmp_path / "w", resume=True)
 
 
+@pytest.mark.slow
 def test_non_finite_training_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     absurd = dataclasses.replace(RUN, lr=1e30, iterations=6, checkpoint_every=1)
     with pytest.raises(loop.TrainingDiverged, match=r"non-finite .* at iteration 2; the last good "
@@ -181,6 +185,7 @@ def test_init_state_shapes_match_what_a_checkpoint_restores(tmp_path):
     assert jax.tree_util.tree_structure(restored) == jax.tree_util.tree_structure(fresh)
 
 
+@pytest.mark.slow
 def test_a_torn_metrics_file_resumes_with_a_notice_and_no_record_twice(tmp_path):
     straight, torn = tmp_path / "straight", tmp_path / "torn"
     run = dataclasses.replace(RUN, iterations=4, checkpoint_every=2)
@@ -251,6 +256,7 @@ def test_a_damaged_latest_checkpoint_is_skipped_with_a_warning(three_checkpoints
         manager.close()
 
 
+@pytest.mark.slow
 def test_resume_falls_back_to_the_newest_intact_checkpoint_and_resume_from_picks_one(
         three_checkpoints, tmp_path):
     straight = tmp_path / "straight"

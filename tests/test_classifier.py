@@ -27,6 +27,7 @@ def test_shipped_classifier_reaches_its_accuracy_on_the_real_test_set(name):
     assert accuracy == pytest.approx(card(name)["test_accuracy"], abs=5e-4)
 
 
+@pytest.mark.slow
 def test_training_is_deterministic_given_the_seed(mnist_train):
     small = data.Dataset(mnist_train.images[:512], mnist_train.labels[:512], "mnist[:512]")
     runs = [classifier.train(small, seed=3, batch_size=64, max_steps=3) for _ in range(2)]

@@ -119,6 +119,7 @@ def test_a_wrong_input_is_one_line_and_keeps_the_users_files(places, tmp_path, c
     assert sorted(p.relative_to(places["run"]) for p in Path(places["run"]).rglob("*")) == run_files
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command, argv, blocked", [
     ("evaluate", ["{run}", "--samples", "100"], "report.md"),
     ("pretrained", ["{run}", "--name", "x", "--samples", "100", "--out", "{out}"], "x.json"),

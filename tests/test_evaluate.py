@@ -50,6 +50,7 @@ def broken(scorer, train_images):
     return {"noise": scorer(noise), "one digit": scorer(one_digit)}
 
 
+@pytest.mark.slow
 def test_real_train_images_are_close_to_the_test_set(reference, broken):
     for bad in broken.values():
         assert reference["fd_mnist"] < 0.05 * bad["fd_mnist"]

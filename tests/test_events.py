@@ -15,6 +15,7 @@ from conftest import TINY
 event_accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
 
 
+@pytest.mark.slow
 def test_events_match_metrics_jsonl_once_per_step_across_a_resume(tmp_path):
     config = dataclasses.replace(TINY, iterations=3, log_every=1, sample_every=1, eval_every=2,
                                  eval_samples=100, checkpoint_every=2, tensorboard=True)

@@ -50,6 +50,7 @@ def test_cifar10_through_tfds_trains_colour_networks(tmp_path):
     assert not any("fd_" in line for line in (tmp_path / "w" / "metrics.jsonl").read_text().splitlines())
 
 
+@pytest.mark.slow
 def test_the_best_scoring_checkpoint_is_kept_beside_the_newest(tmp_path, monkeypatch):
     """Quality goes up, then down (scripted fd 5, 3, 4 at iterations 1, 2, 3): the best
     checkpoint is iteration 2's, the state that scored 3, and --step best reads it."""
@@ -133,6 +134,7 @@ def test_an_oserror_while_writing_is_one_write_failure_and_the_run_resumes(
     assert [json.loads(line)["iteration"] for line in lines] == [1, 2, 3, 4]
 
 
+@pytest.mark.slow
 def test_the_progress_bar_a_failed_run_leaves_says_where_it_stopped(tmp_path, monkeypatch):
     """Logs every 10 iterations, a checkpoint write fails at the third: the bar left on the
     terminal counts 3 iterations, not the 0 of the last log."""
@@ -144,6 +146,7 @@ def test_the_progress_bar_a_failed_run_leaves_says_where_it_stopped(tmp_path, mo
     assert re.search(r"\b3/8 iterations", console.export_text()), console.export_text()
 
 
+@pytest.mark.slow
 def test_a_conditional_run_is_scored_by_the_class_it_asked_for(tmp_path):
     config = dataclasses.replace(TINY, iterations=2, eval_every=2, eval_samples=100, conditional=True)
     loop.run(config, tmp_path / "w")

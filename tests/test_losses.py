@@ -71,6 +71,7 @@ def test_each_loss_keeps_its_critic_lipschitz_one_way():
     assert config_lib.LOSSES == tuple(losses.OBJECTIVES)
 
 
+@pytest.mark.slow
 def test_gradient_penalty_matches_central_finite_differences():
     """The per-sample input-gradient norms from jax.grad against central differences of the
     critic, pixel by pixel, in float64 (h = 1e-6: truncation ~h^2, round-off ~1e-16 / h)."""

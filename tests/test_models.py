@@ -39,6 +39,7 @@ def count(params):
     return sum(int(np.prod(p.shape)) for p in jax.tree_util.tree_leaves(params))
 
 
+@pytest.mark.slow
 def test_seed_architecture_has_the_keras_parameter_counts():
     """Parameter counts of Keras-GAN wgan.py's model summaries, computed by hand layer by layer
     (Keras' totals add the non-trainable BatchNorm statistics: 1,028,673 and 100,097)."""
@@ -58,6 +59,7 @@ def test_seed_architecture_has_the_keras_parameter_counts():
 
 
 @pytest.mark.parametrize("image_shape", [(28, 28, 1), (32, 32, 3)])
+@pytest.mark.slow
 def test_networks_adapt_to_the_image_shape(image_shape):
     config = Config(image_shape=image_shape, gen_channels=(8, 4), critic_channels=(4, 4, 4, 4))
     generator, critic = models.build(config)
@@ -176,6 +178,7 @@ def test_critic_strides_halve_to_four_and_pad_odd_sizes_before_a_halving(size, s
 
 @pytest.mark.parametrize("arch", ["seed", "dcgan"])
 @pytest.mark.parametrize("image_shape", [(32, 32, 3), (64, 64, 3)])
+@pytest.mark.slow
 def test_both_architectures_draw_and_score_colour_images(arch, image_shape):
     config = Config(arch=arch, image_shape=image_shape, gen_channels=(8, 4),
                     critic_channels=(4, 4, 4, 4), ngf=4, ndf=4, dropout=0.0)
@@ -188,6 +191,7 @@ def test_both_architectures_draw_and_score_colour_images(arch, image_shape):
     assert critic.apply(c, images, train=False).shape == (3, 1)
 
 
+@pytest.mark.slow
 def test_dcgan_networks_have_the_authors_parameter_counts():
     """DCGAN_G and DCGAN_D of martinarjovsky/WassersteinGAN at 64x64x3, ngf = ndf = 64, nz 100,
     no biases: counted by hand layer by layer (convolutions, then BatchNorm's weight and bias)."""
@@ -247,6 +251,7 @@ def test_network_shape_rules_are_one_line_errors(fields, message):
 
 
 @pytest.mark.parametrize("arch, shape", [("seed", (28, 28, 1)), ("dcgan", (32, 32, 3))])
+@pytest.mark.slow
 def test_labels_reach_both_conditional_networks(arch, shape):
     config = Config(arch=arch, image_shape=shape, gen_channels=(8, 4), critic_channels=(4, 4, 4, 4),
                     ngf=4, ndf=4, dropout=0.0, conditional=True, num_classes=3)
@@ -264,6 +269,7 @@ def test_labels_reach_both_conditional_networks(arch, shape):
     assert "projection" not in unconditional.init(jax.random.PRNGKey(1), images[0], train=False)["params"]
 
 
+@pytest.mark.slow
 def test_the_projection_terms_gradient_is_the_mean_feature_of_each_class():
     """d mean(D(x, y)) / d E[c] = (1 / B) * sum of the features phi(x_i) of the images labelled
     c, by hand, on a tiny critic (the unconditional part does not depend on E)."""

@@ -21,6 +21,7 @@ def averaged_run(tmp_path_factory):
     return config, workdir
 
 
+@pytest.mark.slow
 def test_export_then_load_gives_the_runs_averaged_generator_and_its_scores(averaged_run, tmp_path):
     config, workdir = averaged_run
     card = pretrained.export(workdir, "tiny", samples=200, command="train.py ...", where=tmp_path)

@@ -71,6 +71,7 @@ def test_grid_and_png_dir_formats(tiny_run, tmp_path):
     assert matplotlib.image.imread(files[0]).shape[:2] == (28, 28)
 
 
+@pytest.mark.slow
 def test_a_batched_run_needs_run_and_gives_that_runs_generator(tmp_path):
     config = dataclasses.replace(TINY, iterations=1, seeds=2, run_clips=(0.01, 0.02))
     loop.run(config, tmp_path / "runs")
@@ -109,6 +110,7 @@ def conditional_dir(tmp_path_factory):
     return workdir
 
 
+@pytest.mark.slow
 def test_label_draws_that_class_and_all_draws_a_row_per_class(conditional_dir, tmp_path):
     out = tmp_path / "sevens.npz"
     assert sample.main([str(conditional_dir), "--label", "7", "--n", "4", "--format", "npz",
@@ -127,6 +129,7 @@ def test_label_draws_that_class_and_all_draws_a_row_per_class(conditional_dir, t
     assert matplotlib.image.imread(grid).shape[:2] == (2 * (10 * 30 + 2), 2 * (3 * 30 + 2))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("which, label, message", [
     ("conditional", "10", "--label 10 is out of range: this generator draws classes 0..9"),
     ("conditional", "-1", "--label -1 is out of range"),

@@ -33,7 +33,8 @@ def train(config, states, images, iterations):
     return states, jax.tree_util.tree_map(lambda *m: np.stack(m), *history)
 
 
-@pytest.mark.parametrize("batching", [pytest.param("vmap", marks=pytest.mark.slow), "loop"])
+@pytest.mark.slow
+@pytest.mark.parametrize("batching", ["vmap", "loop"])
 def test_each_batched_run_equals_its_single_run(images, batching):
     config = dataclasses.replace(BATCH, seed_batching=batching)
     batched, metrics = train(config, seeds.init_states(config.step()), images, 2)
@@ -62,6 +63,7 @@ def test_each_batched_run_equals_its_single_run(images, batching):
     assert not np.allclose(*(leaves(select(batched, i).gen.params)[0] for i in range(2)))
 
 
+@pytest.mark.slow
 def test_vmapped_official_schedule_branches_instead_of_running_both():
     config = dataclasses.replace(BATCH, critic_schedule="official", seed_batching="vmap")
     run = programs_of(config)
@@ -99,6 +101,7 @@ def test_summary_is_mean_and_spread_of_the_final_records():
     assert "| critic_loss | 2 | 1.41 | 1 | 3 |" in table and "| 1 | 1 | 0.03 | 0.0002 |" in table
 
 
+@pytest.mark.slow
 def test_batched_loop_writes_each_run_and_resumes_exactly(tmp_path):
     config = dataclasses.replace(BATCH, iterations=3, log_every=1, sample_every=3,
                                  checkpoint_every=2)

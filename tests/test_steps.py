@@ -18,6 +18,7 @@ def test_real_batch_scales_uint8_to_the_seeds_range():
     assert set(np.unique(batch)) == {-1.0, 1.0}  # drawn with replacement from both images
 
 
+@pytest.mark.slow
 def test_critic_step_clips_every_critic_parameter_and_the_clip_binds(state, images, config):
     new, _ = critic_step(state, images, config)
     values = np.concatenate([x.ravel() for x in leaves(new.critic.params)])
@@ -66,6 +67,7 @@ def test_critic_step_is_one_hand_computed_rmsprop_update_then_clip(images, confi
     np.testing.assert_allclose(metrics["wasserstein_estimate"], -metrics["critic_loss"])
 
 
+@pytest.mark.slow
 def test_generator_step_is_one_hand_computed_rmsprop_update_at_its_own_learning_rate(config):
     """The generator update from its parts: its keys, G(z) through the frozen critic in training
     mode, the gradient of -mean D(G(z)), and RMSprop's first step in NumPy at lr_generator."""
@@ -106,6 +108,7 @@ def test_generator_step_is_one_hand_computed_rmsprop_update_at_its_own_learning_
 # gradient difference an ulp-level step difference. Observed: < 1.2e-7 on every compared leaf
 # after 3 iterations; assert_trees_close's atol of 1e-6 leaves 10x room and is still 1e-4 of the
 # clip value.
+@pytest.mark.slow
 def test_critic_scan_equals_the_same_steps_unrolled_in_python(state, images, config):
     scanned, scan_metrics = critic_steps(state, images, config)
     looped, loop_metrics = state, []
@@ -154,6 +157,7 @@ def test_consecutive_critic_steps_draw_fresh_batches(state, images, config):
     assert float(m1["critic_loss"]) != float(m2["critic_loss"])
 
 
+@pytest.mark.slow
 def test_train_step_compiles_once(images, config):
     fresh = dataclasses.replace(config, seed=12345)  # a config no other test has compiled
     first = init_state(fresh, jax.random.PRNGKey(0))
@@ -207,6 +211,7 @@ def _float64(tree):
     return jax.tree_util.tree_map(lambda x: np.asarray(x, np.float64), tree)
 
 
+@pytest.mark.slow
 def test_generator_average_is_the_hand_computed_moving_average_over_3_steps(images, config):
     averaged = dataclasses.replace(config, **AVERAGED)
     state = init_state(averaged, jax.random.PRNGKey(42))
@@ -235,6 +240,7 @@ def _leaf(tree, path):
     return np.asarray(tree)
 
 
+@pytest.mark.slow
 def test_averaging_does_not_change_training_and_off_means_the_trained_generator(
         images, config):
     off = dataclasses.replace(config, lr=AVERAGED["lr"], clip=AVERAGED["clip"])
@@ -255,6 +261,7 @@ def test_averaging_does_not_change_training_and_off_means_the_trained_generator(
     assert float(jnp.max(jnp.abs(averaged - raw))) > 1e-3
 
 
+@pytest.mark.slow
 def test_recomputed_statistics_are_the_averaged_generators_batch_statistics(images, config):
     on = dataclasses.replace(config, **AVERAGED, ema_stats="recomputed")
     state, _ = train_step(init_state(on, jax.random.PRNGKey(5)), images, on)
@@ -294,6 +301,7 @@ def labelled(mnist_train):
     return jax.device_put(mnist_train.images[:512]), jax.device_put(mnist_train.labels[:512])
 
 
+@pytest.mark.slow
 def test_a_conditional_critic_step_clips_the_projection_embedding_too(labelled, config):
     conditional = dataclasses.replace(config, conditional=True, num_classes=10)
     state = init_state(conditional, jax.random.PRNGKey(0))

@@ -38,6 +38,7 @@ def within(tree, bound):
 @pytest.mark.parametrize("preset, params_clipped, stats_clipped", [
     ("seed", True, False), ("paper", True, False), ("keras-exact", True, True),
 ])
+@pytest.mark.slow
 def test_clip_after_the_update_and_what_it_covers(images, preset, params_clipped, stats_clipped):
     config = variant(preset)
     state = init_state(config, jax.random.PRNGKey(0))
@@ -46,6 +47,7 @@ def test_clip_after_the_update_and_what_it_covers(images, preset, params_clipped
     assert within(new.critic.stats, config.clip) == stats_clipped  # running variance starts at 1
 
 
+@pytest.mark.slow
 def test_official_clips_at_the_start_of_the_critic_step(images):
     config = variant("official")
     state = init_state(config, jax.random.PRNGKey(0))
@@ -62,6 +64,7 @@ def test_official_clips_at_the_start_of_the_critic_step(images):
 
 
 @pytest.mark.parametrize("loss", ["dcgan", "wgan-gp"])
+@pytest.mark.slow
 def test_dcgan_and_wgan_gp_never_clip(images, loss):
     config = variant(loss=loss)
     state = init_state(config, jax.random.PRNGKey(0))
