@@ -108,6 +108,7 @@ def test_a_crash_mid_write_leaves_the_previous_checkpoint_latest(tmp_path):
     assert final_state(workdir, RUN).step == 3
 
 
+@pytest.mark.slow
 def test_a_checkpoint_of_other_networks_is_refused(tmp_path):
     loop.run(dataclasses.replace(RUN, iterations=2), tmp_path / "w")
     manager = Checkpoints(tmp_path / "w")

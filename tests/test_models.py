@@ -150,6 +150,7 @@ class LiteralSeedCritic(nn.Module):
         return nn.Dense(1, kernel_init=init)(x.reshape(x.shape[0], -1))
 
 
+@pytest.mark.slow
 def test_the_generalised_seed_critic_is_the_seed_on_mnist_bit_for_bit():
     _, critic = models.build(Config())
     x = jax.random.uniform(jax.random.PRNGKey(0), (8, 28, 28, 1), minval=-1, maxval=1)

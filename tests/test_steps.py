@@ -122,6 +122,7 @@ def test_critic_scan_equals_the_same_steps_unrolled_in_python(state, images, con
     assert int(scanned.critic_updates) == config.n_critic and int(scanned.step) == 0
 
 
+@pytest.mark.slow
 def test_train_step_is_critic_steps_then_generator_step(state, images, config):
     new, metrics = train_step(state, images, config)
     mid, critic_metrics = critic_steps(state, images, config)
@@ -184,6 +185,7 @@ def test_generate_is_deterministic_and_in_range(state, config):
     assert a.shape == (5, 28, 28, 1) and float(jnp.max(jnp.abs(a))) <= 1.0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["critic_loss", "generator_loss", "wasserstein_estimate"])
 def test_train_step_metrics_are_finite_scalars(state, images, config, name):
     _, metrics = train_step(state, images, config)

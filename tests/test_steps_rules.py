@@ -180,6 +180,7 @@ def test_wgan_gp_critic_step_is_the_penalised_loss_and_one_adam_step(images, dro
         assert all(abs(float(m) - float(penalty)) > 1e-3 * float(penalty) for m in masked)
 
 
+@pytest.mark.slow
 def test_dcgan_critic_loss_is_the_cross_entropy_of_its_batches(images):
     config = variant(loss="dcgan")
     state = init_state(config, jax.random.PRNGKey(0))
