@@ -84,6 +84,7 @@ def places(tiny_run, tmp_path):
     (tmp_path / "empty").mkdir()
     (tmp_path / "foreign").mkdir()
     (tmp_path / "foreign" / "holiday.txt").write_text("someone's")
+    (tmp_path / "foreign" / ".DS_Store").write_text("a file manager's")  # not named: hidden
     (tmp_path / "junk" / "checkpoints").mkdir(parents=True)
     (tmp_path / "junk" / "checkpoints" / "notes").write_text("not a checkpoint")
     return {"run": str(tiny_run), "file": str(tmp_path / "file"), "empty": str(tmp_path / "empty"),
@@ -137,3 +138,21 @@ def test_a_write_the_os_refuses_after_the_work_is_one_line_and_status_74(
     err = capsys.readouterr().err
     errors = [line for line in err.splitlines() if line.startswith("error:")]
     assert errors == [f"error: {where / blocked}: Is a directory"], err
+
+
+def test_a_new_run_may_start_in_an_empty_folder_or_beside_hidden_files_or_a_killed_runs(tmp_path):
+    """What the workdir check lets through: nothing, a file manager's hidden files, and what a
+    run killed before its first checkpoint left (it simply starts again)."""
+    from wgan_jax.checkpoint import check_workdir, foreign_entries
+
+    hidden, killed = tmp_path / "hidden", tmp_path / "killed"
+    (hidden / ".ipynb_checkpoints").mkdir(parents=True)
+    (hidden / ".DS_Store").write_text("")
+    (killed / "samples").mkdir(parents=True)
+    for name in ("config.json", "metrics.jsonl", ".wgan_jax.lock"):
+        (killed / name).write_text("")
+    for folder in (tmp_path / "new", hidden, killed):
+        check_workdir(folder, resume=False)
+        assert foreign_entries(folder) == []
+    (killed / "notes.txt").write_text("mine")
+    assert foreign_entries(killed) == ["notes.txt"]

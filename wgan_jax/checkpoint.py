@@ -45,8 +45,11 @@ RUN_ENTRIES = re.compile(r"config\.json|metrics\.jsonl|losses\.png|samples|check
 
 
 def foreign_entries(workdir: Path) -> list[str]:
-    """The names in `workdir` that no run wrote."""
-    return sorted(p.name for p in workdir.iterdir() if not RUN_ENTRIES.fullmatch(p.name))
+    """The names in `workdir` that no run wrote. Hidden entries (a file manager's .DS_Store, a
+    notebook's checkpoints) do not count: a run never writes over a name that starts with a dot
+    other than its own."""
+    return sorted(p.name for p in workdir.iterdir()
+                  if not RUN_ENTRIES.fullmatch(p.name) and not p.name.startswith("."))
 
 
 def holds_run(workdir: Path) -> bool:
