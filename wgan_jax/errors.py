@@ -1,5 +1,7 @@
-"""The one exception type a user sees as a message rather than a traceback, and the argument
-parser that reports bad flags the same way."""
+"""What a user sees when something goes wrong: the two exceptions every command prints as one
+line (bad input, a failed write), the exit status each maps to (`run_command`, the body of every
+command's `main`), the check of an output folder before any work, and the argument parser that
+reports bad flags the same way."""
 
 import argparse
 import os
@@ -13,14 +15,14 @@ from pathlib import Path
 class UserError(Exception):
     """Bad input from the user (a flag, a config value, a data file).
 
-    `train.py` prints its message as one line and exits with status 2, so the message must name
-    what was wrong and, where it helps, what to do instead.
+    Every command prints its message as one line and exits with status 2 (`run_command`), so the
+    message must name what was wrong and, where it helps, what to do instead.
     """
 
 
 class WriteFailed(Exception):
     """A file of the run could not be written: a full disk, a lost mount, a permission.
-    `train.py` prints its message as one line and exits with status EXIT_WRITE_FAILED."""
+    Every command prints its message as one line and exits with status EXIT_WRITE_FAILED."""
 
 
 # sysexits.h's EX_IOERR: an input/output error, told apart from bad input (2).
