@@ -149,7 +149,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--raw", action="store_true",
                         help="ship the trained generator, not the run's average")
     args = parser.parse_args(argv)
-
     where = Path(args.out) if args.out else folder()
 
     def body():
