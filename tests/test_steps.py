@@ -160,7 +160,7 @@ def test_consecutive_critic_steps_draw_fresh_batches(state, images, config):
 
 @pytest.mark.slow
 def test_train_step_compiles_once(images, config):
-    fresh = dataclasses.replace(config, seed=12345)  # a config no other test has compiled
+    fresh = dataclasses.replace(config, bn_eps=1.25e-3)  # a program no other test compiles
     first = init_state(fresh, jax.random.PRNGKey(0))
     second = init_state(fresh, jax.random.PRNGKey(1))
     before = train_step._cache_size()
@@ -170,6 +170,29 @@ def test_train_step_compiles_once(images, config):
     assert train_step._cache_size() == before + 1
     train_step(second, images[:256], fresh)  # another dataset size is another program
     assert train_step._cache_size() == before + 2
+
+
+@pytest.mark.slow
+def test_what_the_state_carries_is_not_compiled_in(images, config):
+    """Configs differing only in the seed, the clip bound, the learning rates, the preset or
+    run fields share one compiled step, and its numbers follow the state: they equal those of
+    the step compiled with each whole config as its static argument."""
+    base = dataclasses.replace(config, n_critic=1, bn_eps=1.5e-3)  # a program no other test compiles
+    variants = [base, dataclasses.replace(base, seed=7), dataclasses.replace(base, clip=0.003),
+                dataclasses.replace(base, lr=1e-3, lr_critic=3e-4),
+                dataclasses.replace(base, preset="quick", iterations=9, sample_every=3)]
+    before = train_step._cache_size()
+    results = [train_step(init_state(c, jax.random.PRNGKey(c.seed)), images, c) for c in variants]
+    assert train_step._cache_size() == before + 1
+    whole = jax.jit(train_step.__wrapped__, static_argnames="config")
+    for c, result in zip(variants[1:4], results[1:4]):
+        expected = whole(init_state(c, jax.random.PRNGKey(c.seed)), images, c)
+        assert all(np.array_equal(a, b) for a, b in zip(jax.tree_util.tree_leaves(result),
+                                                         jax.tree_util.tree_leaves(expected)))
+    changed = [not np.array_equal(r[0].critic.params["Dense_0"]["kernel"],
+                                  results[0][0].critic.params["Dense_0"]["kernel"])
+               for r in results[1:]]
+    assert changed == [True, True, True, False]  # the preset and run fields change nothing
 
 
 def test_data_is_an_argument_not_a_baked_constant(mnist_train, config):

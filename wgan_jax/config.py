@@ -1,13 +1,16 @@
 """One typed, validated configuration object and the named presets built from it.
 
-`Config` is frozen and holds two parts: `StepConfig`, what a run computes, which the jitted
-programs take as their static argument (any change is a deliberate recompilation, and a resume
-refuses it), and `RunConfig`, what only the host reads (length, intervals, paths, devices).
+`Config` is frozen and holds two parts: `StepConfig`, what a run computes (a resume refuses any
+change to it), and `RunConfig`, what only the host reads (length, intervals, paths, devices). The
+jitted programs take `StepConfig.program()` as their static argument: the StepConfig without
+the fields the training state carries, so that a new seed, clip bound or learning rate compiles
+nothing new.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 from pathlib import Path
@@ -156,6 +159,24 @@ class StepConfig:
     def generator_lr(self) -> float:
         """The generator's learning rate: lr_generator, else lr."""
         return self.lr if self.lr_generator is None else self.lr_generator
+
+    def program(self) -> "StepConfig":
+        """The compiled programs' static key: this StepConfig with the NOT_COMPILED fields set to
+        None, so that runs differing only in them share one compilation, and a program that
+        read one of them would fail as it is traced rather than bake in a stale value."""
+        return _program_key(self)
+
+
+# StepConfig fields the compiled programs never read: the state carries the clip bound and both
+# learning rates (as arrays, so batched runs can differ in them), the seeds only make the initial
+# state's keys, and the preset is a record of where the config came from.
+NOT_COMPILED = ("preset", "seed", "clip", "lr", "lr_critic", "lr_generator", "run_clips", "run_lrs")
+
+
+@functools.lru_cache(maxsize=64)
+def _program_key(config: StepConfig) -> StepConfig:
+    return StepConfig(**{f.name: None if f.name in NOT_COMPILED else getattr(config, f.name)
+                         for f in dataclasses.fields(StepConfig)})
 
 
 @dataclasses.dataclass(frozen=True)

@@ -85,13 +85,19 @@ class Programs:
         return jax.device_put(z, self.states_sharding)
 
 
-@functools.lru_cache(maxsize=8)
 def build(config: StepConfig, how: str, mesh: Mesh) -> Programs:
     """The programs of `config`'s runs on `mesh`, batched per device as `how` ("vmap" or
-    "loop") says; cached, so that a resume in the same process compiles nothing new. Under
-    "loop" with several runs per device, one program for one run per device is compiled and
-    dispatched for each of them in turn: a program holding every run's step would compile
-    several times longer (XLA's compile time grows with the program)."""
+    "loop") says; cached by `config.program()`, so that a resume in the same process, or a run
+    with another seed, clip bound or learning rate, compiles nothing new."""
+    return _build(config.program(), how, mesh)
+
+
+@functools.lru_cache(maxsize=8)
+def _build(config: StepConfig, how: str, mesh: Mesh) -> Programs:
+    """`build` for a program key. Under "loop" with several runs per device, one program for
+    one run per device is compiled and dispatched for each of them in turn: a program holding
+    every run's step would compile several times longer (XLA's compile time grows with the
+    program)."""
     per_device = config.seeds // mesh.shape[RUNS]
     if how == "loop" and per_device > 1:
         return _in_turn(_one_program(config, how, mesh), per_device)

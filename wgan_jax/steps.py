@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import inspect
 
 import jax
 import jax.numpy as jnp
@@ -349,7 +350,30 @@ def _generate(state: TrainState, z: jax.Array, config: Config, averaged: bool = 
     return _draw(generator_variables(state, config, averaged), z, config, labels)
 
 
-_static = functools.partial(jax.jit, static_argnames="config")
+def _static(fn, static: tuple[str, ...] = ("config",)):
+    """`fn` jitted with its `config` (and the other `static` arguments) static, the config
+    keyed by `program()`: calls whose configs differ only in what the state carries (seed, clip,
+    learning rates) share one compilation. `lower` and `_cache_size` are the jitted function's."""
+    jitted = jax.jit(fn, static_argnames=static)
+    signature = inspect.signature(fn)
+
+    def keyed(args, kwargs):
+        bound = signature.bind(*args, **kwargs)
+        bound.arguments["config"] = bound.arguments["config"].program()
+        return bound.args, bound.kwargs
+
+    @functools.wraps(fn)
+    def call(*args, **kwargs):
+        args, kwargs = keyed(args, kwargs)
+        return jitted(*args, **kwargs)
+
+    def lower(*args, **kwargs):
+        args, kwargs = keyed(args, kwargs)
+        return jitted.lower(*args, **kwargs)
+
+    call.lower, call._cache_size = lower, jitted._cache_size
+    return call
+
 
 #: One critic update (draws its own batch, noise and dropout keys from the state).
 critic_step = _static(_critic_step)
@@ -363,10 +387,10 @@ train_step = _static(_train_step)
 #: Images in [-1, 1] from latent vectors z (B, latent_dim) (and, conditional, labels (B,)),
 #: BatchNorm in inference mode; the averaged generator's when config.ema is on, unless
 #: averaged=False.
-generate = jax.jit(_generate, static_argnames=("config", "averaged"))
+generate = _static(_generate, ("config", "averaged"))
 #: Images in [-1, 1] from generator variables {"params", "batch_stats"} (`generator_variables`,
 #: or a shipped generator's, wgan_jax.pretrained), latent vectors z (B, latent_dim) and, for a
 #: conditional generator, labels (B,).
 draw = _static(_draw)
 #: `generator_variables`, compiled (the recomputed statistics are a generator pass).
-variables_of = jax.jit(generator_variables, static_argnames=("config", "averaged"))
+variables_of = _static(generator_variables, ("config", "averaged"))
