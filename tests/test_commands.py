@@ -68,6 +68,7 @@ CASES = [
     ("pretrained", ["{run}", "--name", "../escape"], 2, "--name '../escape': use letters, digits"),
     ("pretrained", ["{run}", "--name", ""], 2, "--name '': use letters"),
     ("pretrained", ["{run}", "--name", "x", "--samples", "10"], 2, "--samples must be at least 100"),
+    ("pretrained", ["{run}", "--name", "x", "--fid", "maybe"], 2, "argument --fid: invalid choice"),
     ("pretrained", ["{run}", "--name", "x", "--step", "9"], 2, "has no checkpoint at step 9"),
     ("pretrained", ["{run}", "--name", "x", "--out", "{file}/gens"], 2, "cannot write to the generators folder {file}/gens: {file} is a file"),
     ("classifier", ["--epochs", "0"], 2, "--epochs must be at least 1, got 0"),

@@ -43,6 +43,17 @@ def test_export_then_load_gives_the_runs_averaged_generator_and_its_scores(avera
     assert not raw["averaged"] and raw["evaluation"]["fd_mnist"] != card["evaluation"]["fd_mnist"]
 
 
+@pytest.mark.slow
+def test_fid_off_leaves_fid_off_the_card_of_a_run_that_asked_for_it(tmp_path):
+    """--fid overrides the run's eval_fid for the card (FID costs half an hour per 10,000
+    images on a CPU): a run trained with eval_fid "on" exports without the Inception."""
+    workdir = tmp_path / "run"
+    loop.run(dataclasses.replace(TINY, iterations=2, eval_every=0, eval_fid="on"), workdir)
+    card = pretrained.export(workdir, "nofid", samples=100, where=tmp_path, fid="off")
+    assert "fid" not in card["evaluation"] and card["evaluation"]["fd_mnist"] > 0
+    assert card["config"]["eval_fid"] == "on"  # the run's own config, as trained
+
+
 def test_an_unknown_name_is_a_one_line_error_naming_the_shipped_ones(tmp_path):
     with pytest.raises(UserError, match=r"no pretrained generator 'cifar' \(shipped: none\)"):
         pretrained.load("cifar", where=tmp_path)

@@ -93,10 +93,12 @@ def _variables_template(config: Config) -> dict:
 
 
 def export(workdir: str | Path, name: str, step: int | None = None, samples: int = 10000,
-           command: str = "", where: Path | None = None, averaged: bool = True) -> dict:
+           command: str = "", where: Path | None = None, averaged: bool = True,
+           fid: str | None = None) -> dict:
     """Evaluates a run's generator (its checkpoint at `step`, the latest by default; the
     averaged one where the run kept an average, unless `averaged` is False) and writes it with
-    its card as generator `name`; returns the card."""
+    its card as generator `name`; returns the card. `fid` ("auto", "on", "off"; None: the run's
+    eval_fid) says whether the card has FID; auto: where the extra is installed."""
     from wgan_jax.checkpoint import read_states  # orbax and the evaluation only to export
     from wgan_jax.evaluate import Evaluator, wants_fid
     from wgan_jax.seeds import init_states
@@ -111,7 +113,8 @@ def export(workdir: str | Path, name: str, step: int | None = None, samples: int
         raise UserError(f"{workdir} holds {config.seeds} batched runs; export one run")
     state, averaged = select(states, 0), averaged and bool(config.ema)
     variables = jax.device_get(steps.variables_of(state, config.step(), averaged))
-    evaluator = Evaluator(config, samples, use_fid=wants_fid(config, offline=True))
+    evaluator = Evaluator(config, samples, use_fid=wants_fid(
+        dataclasses.replace(config, eval_fid=fid or config.eval_fid), offline=True))
     images = evaluator.images(variables, config.step())
     record = evaluator.finish(evaluator.dispatch_images(images, evaluator.labels(config.step())))
     card = {"name": name, "data": config.data, "iterations": int(state.step),
@@ -148,12 +151,16 @@ def main(argv: list[str] | None = None) -> int:
                         help="folder to write it to (default: the package's, where load finds it)")
     parser.add_argument("--raw", action="store_true",
                         help="ship the trained generator, not the run's average")
+    parser.add_argument("--fid", choices=("auto", "on", "off"),
+                        help="FID on the card (auto: where the optional extra is installed; on "
+                             "a CPU about half an hour per 10,000 images; default: the run's "
+                             "eval_fid)")
     args = parser.parse_args(argv)
     where = Path(args.out) if args.out else folder()
 
     def body():
         card = export(args.workdir, args.name, args.step, args.samples, args.command, where,
-                      averaged=not args.raw)
+                      averaged=not args.raw, fid=args.fid)
         scores = ", ".join(f"{k} {v:.4g}" for k, v in card["evaluation"].items()
                            if k == "fid" or k.startswith("fd_"))
         print(f"wrote {where / args.name}.msgpack: iteration {card['iterations']}, {scores}")
