@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
+import functools
 import os
 import sys
 from pathlib import Path
@@ -24,85 +26,58 @@ CPU_SECONDS_PER_GFLOP = {"seed": 0.00343, "dcgan": 0.0182}
 CPU_SECONDS_PER_FID_IMAGE = 0.28
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+def build_parser() -> ArgumentParser:
+    """The flags: one per config field (generated from the field's group, meaning and type in
+    wgan_jax/config.py), then those of where a run starts, runs and writes."""
     parser = ArgumentParser(
         description="Train a Wasserstein GAN (weight clipping) on MNIST, another dataset or a "
-                    "folder of your own pictures.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--preset", choices=sorted(config_lib.PRESETS),
-                        help="seed (the default): the Keras-GAN wgan.py recipe (4000 iterations, "
-                             "batch 32); quick: digits in under 10 minutes on a 2-core CPU; "
-                             "paper, official, keras-exact: parity with the WGAN paper's "
-                             "Algorithm 1, the authors' PyTorch code, the seed's Keras program")
-    flag = parser.add_argument
-    flag("--loss", choices=config_lib.LOSSES,
-         help="wgan: weight clipping (the seed); dcgan: sigmoid cross-entropy, Adam 2e-4; "
-              "wgan-gp: gradient penalty, Adam 1e-4 betas (0, 0.9), LayerNorm critic "
-              "(preset's if unset)")
-    flag("--iterations", type=int, help="generator iterations (preset's if unset)")
-    flag("--batch-size", type=int, help="images per batch (preset's if unset)")
-    flag("--n-critic", type=int, help="critic updates per generator update (preset's if unset)")
-    flag("--clip", type=_numbers, help="clip critic parameters to [-clip, clip]; with --seeds, a "
-                                       "comma-separated list gives each run its own (preset's if unset)")
-    flag("--lr", type=_numbers, help="learning rate of both networks; with --seeds, a "
-                                     "comma-separated list gives each run its own (preset's or "
-                                     "loss's if unset)")
-    flag("--lr-critic", type=float, help="the critic's learning rate (default: --lr)")
-    flag("--lr-generator", type=float, help="the generator's learning rate (default: --lr)")
-    flag("--seed", type=int, help="root random seed (preset's if unset)")
-    flag("--arch", choices=config_lib.ARCHS,
-         help="seed: the Keras-GAN wgan.py networks, any image size; dcgan: the WGAN authors' "
-              "DCGAN networks (square images of 16, 32, 64, ... pixels; preset's if unset)")
-    flag("--conditional", action="store_true", default=None,
-         help="class-conditional WGAN: the generator takes a class label, the critic a "
-              "projection term; the labels come from the data (MNIST's digits, a folder's "
-              "sub-folders)")
-    flag("--ngf", type=int, help="DCGAN generator width (the authors' 64; preset's if unset)")
-    flag("--ndf", type=int, help="DCGAN critic width (the authors' 64; preset's if unset)")
-    flag("--seeds", type=int, help="train this many runs at once (seeds --seed, --seed+1, ...) "
-                                   "in one vmapped program; each writes WORKDIR/run-<i>/, and "
-                                   "WORKDIR/summary.md gives mean and spread (default: 1, or the "
-                                   "length of a --clip/--lr list)")
-    _add_run_flags(parser.add_argument)
-    return parser.parse_args(argv)
+                    "folder of your own pictures. Defaults are the seed recipe's (Keras-GAN "
+                    "wgan.py); --preset, --loss and --arch change some of them, and a flag given "
+                    "wins over all three.",
+        epilog="Each flag above `running` sets the config field of the same name "
+               "(wgan_jax/config.py); --set GROUP.FIELD=VALUE does the same.")
+    for group, meaning in config_lib.GROUPS.items():
+        flags = parser.add_argument_group(f"{group}: {meaning}")
+        for field in dataclasses.fields(config_lib.Config):
+            if field.metadata["group"] == group and field.metadata["flag"] == "":
+                _add_field_flag(flags, field)
+    _add_run_flags(parser.add_argument_group("running: where a run starts, writes and runs")
+                   .add_argument)
+    return parser
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    return build_parser().parse_args(argv)
+
+
+def _add_field_flag(group, field: dataclasses.Field) -> None:
+    """--<field name>: its type from the field's default (a comma-separated list for --clip and
+    --lr, which may give each batched run its own), unset (None) unless given."""
+    meta, default = field.metadata, field.default
+    shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
+    help = f"{meta['help']} (default: {'lr' if default is None else shown})".replace("%", "%%")
+    name = "--" + field.name.replace("_", "-")
+    if isinstance(default, bool):
+        group.add_argument(name, dest=field.name, action=argparse.BooleanOptionalAction,
+                           default=None, help=help)
+        return
+    kind = _numbers if field.name in PER_RUN else functools.partial(_value, field.name)
+    group.add_argument(name, dest=field.name, type=kind, choices=meta["choices"],
+                       metavar=meta["metavar"], default=None, help=help)
+
+
+def _value(name: str, text: str):
+    try:
+        return config_lib.parse_value(name, text)
+    except UserError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def _add_run_flags(flag) -> None:
     """The flags of where a run's data and outputs go, how it runs and how it resumes."""
     flag("--workdir", help="output folder (default: runs/<timestamp>)")
-    flag("--data", metavar="SOURCE",
-         help="training images: mnist (bundled, the default), fashion_mnist, a folder of "
-              "pictures (PNG, JPEG, WebP, BMP; sub-folders become labels) or of IDX files, or "
-              "images:PATH, idx:PATH, tfds:NAME")
-    flag("--image-size", type=int, metavar="N",
-         help="resize (shorter side) and centre-crop the images to N x N (default: their own size)")
-    flag("--channels", type=int, choices=(1, 3), help="1: grey, 3: RGB (default: as the files hold)")
-    flag("--background", metavar="COLOUR",
-         help="colour transparent pixels are composited onto (default: white)")
     flag("--dataset", help="the same as --data NAME (kept for older commands)")
     flag("--data-dir", help="the same as --data idx:DIR (kept for older commands)")
-    flag("--sample-every", type=int, help="save a 5x5 sample grid every N iterations")
-    flag("--log-every", type=int, help="write metrics every N iterations")
-    flag("--checkpoint-every", type=int, help="save a checkpoint every N iterations")
-    flag("--eval-every", type=int, help="score samples (fd_mnist, KID, ...) every N iterations "
-                                       "and at the end; 0 turns evaluation off")
-    flag("--eval-samples", type=int, help="generated images per evaluation")
-    flag("--eval-fid", choices=("auto", "on", "off"),
-         help="FID in evaluations (needs pip install -e '.[fid]'); auto: on where installed, "
-              "except during training on a CPU (default: auto)")
-    flag("--ema", type=float, metavar="DECAY",
-         help="keep an exponential moving average of the generator with this decay (e.g. "
-              "0.999) and draw samples and evaluations from it; 0 turns it off (preset's if unset)")
-    flag("--tensorboard", action="store_true", default=None,
-         help="also write TensorBoard event files into WORKDIR/tensorboard (needs the optional "
-              "extra: pip install -e '.[tensorboard]')")
-    flag("--compute-dtype", choices=("float32", "bfloat16"),
-         help="dtype of activations and convolutions; params, statistics, losses and optimizer "
-              "states stay float32 (float32 if unset)")
-    flag("--devices", type=int, help="split each batch over this many local devices (default: "
-                                     "all; the batch size must be a multiple); with --seeds, "
-                                     "spread the runs over this many, whole runs each (default: "
-                                     "as many as divide the runs)")
     flag("--coordinator", help="HOST:PORT of process 0, for a run over several hosts (one "
                                "process per host; env JAX_COORDINATOR_ADDRESS)")
     flag("--num-processes", type=int, help="processes in a multi-host run (env JAX_NUM_PROCESSES)")
@@ -119,8 +94,8 @@ def _add_run_flags(flag) -> None:
          help="start from the config fields of a JSON file, e.g. a run's config.json (instead of "
               "--preset)")
     flag("--set", action="append", default=[], metavar="FIELD=VALUE",
-         help="set any config field (repeatable; after every other flag), e.g. --set dropout=0 "
-              "--set gen_channels=64,32; the fields are listed in wgan_jax/config.py")
+         help="set a config field (repeatable; after every other flag), e.g. --set "
+              "networks.dropout=0 or --set gen_channels=64,32 (the group may be left out)")
     flag("--resume", action="store_true",
          help="continue the run in --workdir from its latest checkpoint (its config is reused; "
               "only --iterations, the output intervals and the devices may change)")
@@ -135,11 +110,15 @@ def _numbers(text: str) -> tuple[float, ...]:
     return values
 
 
+# The flags that take a comma-separated list, one value per batched run (the run_<name>s field).
+PER_RUN = ("clip", "lr")
+
+
 def _per_run(args: argparse.Namespace) -> dict:
     """--clip/--lr as config fields: one value sets clip/lr; a list sets run_clips/run_lrs (and
     --seeds, if unset, to its length)."""
     fields, seeds = {}, args.seeds
-    for name in ("clip", "lr"):
+    for name in PER_RUN:
         values = getattr(args, name)
         if values is None:
             continue
@@ -165,16 +144,9 @@ def _data(args: argparse.Namespace) -> str | None:
 
 
 def build_config(args: argparse.Namespace, workdir: str) -> config_lib.Config:
-    overrides = dict(
-        loss=args.loss, iterations=args.iterations, batch_size=args.batch_size, n_critic=args.n_critic,
-        **_per_run(args), seed=args.seed, data=_data(args), image_size=args.image_size,
-        channels=args.channels, background=args.background, arch=args.arch, ngf=args.ngf,
-        conditional=args.conditional,
-        ndf=args.ndf, sample_every=args.sample_every, log_every=args.log_every,
-        checkpoint_every=args.checkpoint_every, eval_every=args.eval_every,
-        eval_samples=args.eval_samples, eval_fid=args.eval_fid, devices=args.devices,
-        compute_dtype=args.compute_dtype, ema=args.ema, lr_critic=args.lr_critic,
-        lr_generator=args.lr_generator, tensorboard=args.tensorboard)
+    overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(config_lib.Config)
+                 if f.metadata["flag"] == "" and f.name not in ("preset", *PER_RUN)}
+    overrides.update(_per_run(args), data=_data(args))
     overrides.update(config_lib.parse_assignment(text) for text in args.set)  # --set comes last
     if args.resume:
         if args.preset is not None:

@@ -1,5 +1,6 @@
 """train.py as a user runs it: a real subprocess on the real bundled MNIST."""
 
+import dataclasses
 import json
 import os
 import re
@@ -88,7 +89,10 @@ def test_short_quick_run_writes_every_output(tmp_path):
     (["--arch", "dcgan"], "arch dcgan needs square images of 16, 32, 64, ... pixels, got 28x28"),
     (["--arch", "dcgan", "--image-size", "48"], "arch dcgan needs square images"),
     (["--image-size", "2"], "image_size must be 0"),
-    (["--channels", "2"], "invalid choice: 2"),
+    (["--channels", "2"], "channels must be 1 (grey), 3 (RGB) or 0 (as the files hold), got 2"),
+    (["--dropout", "lots"], "argument --dropout: dropout takes a number, got 'lots'"),
+    (["--gen-channels", "64,x"], "argument --gen-channels: gen_channels takes an integer, got 'x'"),
+    (["--critic-norm", "group"], "argument --critic-norm: invalid choice: 'group'"),
     (["--background", "blurple"], "--background 'blurple': not a colour"),
     (["--eval-fid", "sometimes"], "invalid choice: 'sometimes'"),
 ])
@@ -128,6 +132,47 @@ def test_help_lists_every_flag():
                  "--process-id", "--distributed", "--ema", "--set", "--config", "--lr-critic",
                  "--lr-generator", "--resume-from"):
         assert flag in result.stdout
+
+
+def test_every_config_field_has_one_group_and_one_flag():
+    """The flags are generated from the config's fields: each field is in one of the groups and
+    is set by exactly one flag (run_clips and run_lrs by a --clip or --lr list), except the two
+    filled in from the data; every flag in a config group sets its own field."""
+    from wgan_jax import config as config_lib
+
+    parser = cli().build_parser()
+    setting = {}  # field -> the flags that set it
+    for action in parser._actions:
+        for option in action.option_strings:
+            if not option.startswith("--no-"):
+                setting.setdefault(action.dest, []).append(option)
+    for field in dataclasses.fields(config_lib.Config):
+        assert field.metadata["group"] in config_lib.GROUPS, field.name
+        assert field.metadata["help"] and not field.metadata["help"].endswith("."), field.name
+        flag = field.metadata["flag"]
+        if flag is None:
+            assert field.name in ("image_shape", "num_classes") and field.name not in setting
+        elif flag:
+            assert setting[field.metadata["flag"][2:]] == [flag], field.name
+        else:
+            assert setting[field.name] == ["--" + field.name.replace("_", "-")], field.name
+    titles = [group.title.split(":")[0] for group in parser._action_groups]
+    assert titles[-len(config_lib.GROUPS) - 1:] == [*config_lib.GROUPS, "running"]
+
+
+def test_generated_flags_set_their_fields_and_leave_the_rest_to_the_preset():
+    config = cli().build_config(cli().parse_args([
+        "--preset", "quick", "--dropout", "0.1", "--gen-channels", "32,16", "--critic-norm", "layer",
+        "--clip-batch-stats", "--lr-critic", "3e-4", "--holdout", "0.2", "--keep-checkpoints", "1",
+        "--conditional", "--no-tensorboard"]), "w")
+    assert (config.dropout, config.gen_channels, config.critic_norm, config.clip_batch_stats) == \
+        (0.1, (32, 16), "layer", True)
+    assert (config.lr_critic, config.holdout, config.keep_checkpoints) == (3e-4, 0.2, 1)
+    assert config.conditional and not config.tensorboard
+    assert (config.lr, config.clip, config.iterations) == (2e-4, 0.1, 2000)  # the preset's
+    grouped = cli().build_config(cli().parse_args(["--set", "networks.dropout=0.3",
+                                                   "--set", "optimizer.lr_generator=null"]), "w")
+    assert (grouped.dropout, grouped.lr_generator) == (0.3, None)
 
 
 def test_a_clip_or_lr_list_gives_each_batched_run_its_own():
@@ -183,6 +228,8 @@ def test_a_runs_own_config_json_through_config_gives_the_same_config(finished_ru
     (["--set", "dropout=1.5"], "dropout must be in [0, 1)"),
     (["--set", "critic_norm=group"], "critic_norm must be one of batch, layer, none"),
     (["--set", "lr"], "expected field=value"),
+    (["--set", "optimizer.dropout=0.1"], "dropout is in group networks, not optimizer"),
+    (["--set", "lr_critic=fast"], "lr_critic takes a number, got 'fast'"),
     (["--config", "/nonexistent.json"], "--config /nonexistent.json: No such file"),
     (["--config", str(ROOT / "README.md")], "not JSON"),
     (["--config", str(ROOT / "pyproject.toml"), "--preset", "quick"], "not both"),

@@ -22,135 +22,201 @@ from wgan_jax.errors import UserError
 from wgan_jax.losses import OBJECTIVES
 
 
+LOSSES = tuple(OBJECTIVES)
+# The network families `arch` picks (wgan_jax.models).
+ARCHS = ("seed", "dcgan")
+
+# Each preset is a set of overrides of the defaults; the first line says what it is for. The
+# parity presets keep the seed's networks: they pin down the algorithm (docs/algorithm.md).
+PRESETS: dict[str, dict[str, Any]] = {
+    # The seed program's recipe: Keras-GAN wgan.py's networks and hyper-parameters, one fused
+    # update per critic step.
+    "seed": {},
+    # Draws readable digits in under 10 minutes on a 2-core CPU: a half-width generator (the
+    # generator is ~99% of the FLOPs), four times the seed's learning rate, a looser clip bound
+    # and no dropout in the critic, chosen over 3 seeds each by benchmarks/quick_sweep.py
+    # (docs/quality.md). No generator averaging: in runs this short it scored worse.
+    "quick": dict(gen_channels=(64, 32), lr=2e-4, clip=0.1, dropout=0.0, iterations=2000,
+                  sample_every=200, log_every=25),
+    # The paper's Algorithm 1: batch 64, one RMSProp update per critic step, clip after it. The
+    # paper gives no RMSProp decay or eps; these are the authors' code's (PyTorch defaults).
+    "paper": dict(batch_size=64, rmsprop_decay=0.99, rmsprop_eps=1e-8),
+    # The authors' PyTorch code (martinarjovsky/WassersteinGAN) in full: its DCGAN networks at
+    # 64x64 (ngf = ndf = 64, PyTorch's BatchNorm momentum and eps); 100 critic steps for the
+    # first 25 generator iterations and every 500th; clip at the start of each critic step
+    # (gamma/beta included, running statistics not); RMSprop alpha 0.99, eps 1e-8 outside the
+    # sqrt; the generator's train-mode forward updates its running averages during critic steps.
+    "official": dict(arch="dcgan", image_size=64, dropout=0.0, batch_size=64, rmsprop_decay=0.99,
+                     rmsprop_eps=1e-8, clip_when="before", critic_schedule="official",
+                     fake_batches="train-update"),
+    # The seed's Keras program step for step: two train_on_batch updates per critic step, every
+    # critic layer weight clipped (BatchNorm moving statistics too), generator.predict (inference
+    # mode) for fake batches, the generator trained on the last critic step's noise, and a
+    # '%d [D loss: %f] [G loss: %f]' line per iteration.
+    "keras-exact": dict(keras_exact=True, clip_batch_stats=True, fake_batches="inference",
+                        log_every=1),
+}
+
+# The groups config fields belong to (each field's `knob`), in train.py --help's order.
+GROUPS = {
+    "runs": "how many runs, their seeds, length and devices",
+    "data": "where the training images come from and how they are fitted",
+    "algorithm": "what the networks are trained to do, and how the critic is kept Lipschitz",
+    "optimizer": "the optimizer of both networks",
+    "averaging": "a moving average of the generator (Yazici et al. 2019)",
+    "networks": "the generator and the critic",
+    "outputs": "what a run writes, and how often",
+}
+
+
+def knob(default: Any, group: str, help: str, choices: tuple | None = None,
+         flag: str | None = "", metavar: str | None = None) -> Any:
+    """A config field with its group (GROUPS), its one-line meaning (train.py's --help), the
+    values it may take, and its train.py flag: "" for --<name>, another flag that sets it, or
+    None for a field filled in from the data."""
+    return dataclasses.field(default=default, metadata=dict(
+        group=group, help=help, choices=choices, flag=flag, metavar=metavar))
+
+
 @dataclasses.dataclass(frozen=True)
 class StepConfig:
-    """What a run computes: networks, algorithm, optimizer, random seeds. The compiled programs
-    take it as their static argument, and a resume must keep every field of it. Defaults are the
-    seed recipe (Keras-GAN wgan.py)."""
+    """What a run computes: networks, algorithm, optimizer, random seeds. A resume must keep
+    every field of it; the compiled programs take its `program()` as their static argument.
+    Defaults are the seed recipe (Keras-GAN wgan.py)."""
 
-    # Name of the preset this config started from; recorded so config.json says where it came from.
-    preset: str = "seed"
+    preset: str = knob(
+        "seed", "runs", "the preset this config started from: seed (Keras-GAN wgan.py), quick "
+        "(digits in under 10 minutes on a 2-core CPU), paper, official, keras-exact (parity with "
+        "the WGAN paper's Algorithm 1, the authors' PyTorch code, the seed's Keras program)",
+        choices=tuple(PRESETS))
 
-    # --- schedule
-    # Images per batch, for the real batch, the fake batch and the generator's batch alike.
-    batch_size: int = 32
-    # Critic updates per generator update (the paper's n_critic).
-    n_critic: int = 5
+    batch_size: int = knob(
+        32, "algorithm", "images per batch, for the real batch, the fake batch and the "
+        "generator's batch alike")
+    n_critic: int = knob(5, "algorithm", "critic updates per generator update (the paper's "
+                                         "n_critic)")
+    loss: str = knob(
+        "wgan", "algorithm", "wgan: Wasserstein loss with weight clipping (the seed); dcgan: "
+        "sigmoid + binary cross-entropy, non-saturating generator loss, no clipping; wgan-gp: "
+        "Wasserstein loss plus a gradient penalty, no clipping (Gulrajani et al. 2017). Each "
+        "brings its published optimizer unless that is set too", choices=LOSSES)
+    clip: float = knob(
+        0.01, "algorithm", "critic parameters are clipped to [-clip, clip] around every critic "
+        "update (the Lipschitz bound; loss wgan only); on the command line a comma-separated list "
+        "gives each of --seeds runs its own (run_clips)", metavar="C")
+    clip_when: str = knob(
+        "after", "algorithm", "after: clip after each critic update (paper, seed); before: at "
+        "the start of each critic step, so the generator trains on the last, unclipped critic "
+        "(the official code)", choices=("after", "before"))
+    clip_batch_stats: bool = knob(
+        False, "algorithm", "clip the critic's BatchNorm moving mean and variance too (Keras' "
+        "per-layer get_weights clip)")
+    gp_weight: float = knob(10.0, "algorithm", "weight of loss wgan-gp's gradient penalty "
+                                               "(||grad D(x_hat)|| - 1)^2")
+    critic_schedule: str = knob(
+        "constant", "algorithm", "constant: n_critic critic updates every iteration; official: "
+        "100 for the first 25 generator iterations and every 500th, else n_critic (the official "
+        "code's schedule)", choices=("constant", "official"))
+    fake_batches: str = knob(
+        "train", "algorithm", "how the generator makes the critic's fake batches: train (batch "
+        "statistics, running averages untouched), inference (running averages: Keras' "
+        "generator.predict) or train-update (batch statistics, running averages updated: "
+        "PyTorch's train-mode forward)", choices=("train", "inference", "train-update"))
+    keras_exact: bool = knob(
+        False, "algorithm", "the seed's Keras mechanics: two optimizer updates per critic step "
+        "(train_on_batch on the real batch, then the fake one), the generator update reusing the "
+        "last critic step's noise, each log record printed as the seed prints it (1 - loss)")
+    conditional: bool = knob(
+        False, "algorithm", "class-conditional WGAN: the generator takes a class label (a "
+        "learned embedding joined to the noise), the critic adds a projection term <embed(y), "
+        "features(x)> (Miyato and Koyama 2018) clipped with every other critic weight; labels "
+        "from the data (MNIST's digits, a folder's sub-folders), uniform ones for fake batches")
 
-    # --- algorithm
-    # "wgan": Wasserstein loss with weight clipping (the seed); "dcgan": sigmoid + binary
-    # cross-entropy, labels 1 real / 0 fake, non-saturating generator loss, no clipping;
-    # "wgan-gp": Wasserstein loss plus a gradient penalty, no clipping (Gulrajani et al. 2017).
-    loss: str = "wgan"
-    # Critic parameters are clipped to [-clip, clip] around every critic update (the Lipschitz
-    # bound); loss "wgan" only.
-    clip: float = 0.01
-    # "after": clip after each critic update (paper, seed); "before": clip at the start of each
-    # critic step, so the generator trains on the last, unclipped critic (the official code).
-    clip_when: str = "after"
-    # Clip the critic's BatchNorm moving mean/variance too (Keras' per-layer get_weights clip).
-    clip_batch_stats: bool = False
-    # Weight of the gradient penalty (||grad D(x_hat)|| - 1)^2 of loss "wgan-gp".
-    gp_weight: float = 10.0
-    # "rmsprop" (WGAN) or "adam" (DCGAN, WGAN-GP); same for both networks.
-    optimizer: str = "rmsprop"
-    # Learning rate of both networks, unless lr_critic or lr_generator is set.
-    lr: float = 5e-5
-    # The critic's and the generator's own learning rates (the two time-scale update rule,
-    # Heusel et al. 2017); None: lr. Held in the state, like lr and clip.
-    lr_critic: float | None = None
-    lr_generator: float | None = None
-    # RMSprop decay of the squared-gradient average (Keras calls it rho; PyTorch alpha).
-    rmsprop_decay: float = 0.9
-    # RMSprop epsilon; Keras 2's value. It matters: see rmsprop_eps_in_sqrt.
-    rmsprop_eps: float = 1e-7
+    optimizer: str = knob("rmsprop", "optimizer", "rmsprop (WGAN) or adam (DCGAN, WGAN-GP), for "
+                                                  "both networks", choices=("rmsprop", "adam"))
+    lr: float = knob(
+        5e-5, "optimizer", "learning rate of both networks, unless lr_critic or lr_generator is "
+        "set; on the command line a comma-separated list gives each of --seeds runs its own "
+        "(run_lrs)", metavar="LR")
+    lr_critic: float | None = knob(
+        None, "optimizer", "the critic's own learning rate (the two time-scale update rule, "
+        "Heusel et al. 2017); unset: lr. The state holds it, like lr and clip", metavar="LR")
+    lr_generator: float | None = knob(None, "optimizer", "the generator's own learning rate; "
+                                                         "unset: lr", metavar="LR")
+    rmsprop_decay: float = knob(0.9, "optimizer", "RMSprop decay of the squared-gradient "
+                                                  "average (Keras' rho, PyTorch's alpha)")
+    rmsprop_eps: float = knob(1e-7, "optimizer", "RMSprop epsilon (Keras 2's value); where it "
+                                                 "goes matters: see rmsprop_eps_in_sqrt")
     # False puts eps outside the square root (Keras 2, PyTorch; Keras 3 puts it inside). optax's
     # default (True) floors the denominator at sqrt(eps), which swamps a clipped critic's tiny
     # gradients: the seed recipe then learns nothing in 4000 iterations (docs/algorithm.md).
-    rmsprop_eps_in_sqrt: bool = False
-    # Adam's beta1 and beta2 (DCGAN: 0.5, 0.999; WGAN-GP: 0.0, 0.9).
-    adam_b1: float = 0.5
-    adam_b2: float = 0.999
-    # "constant": n_critic critic updates every iteration; "official": 100 for the first 25
-    # generator iterations and every 500th, else n_critic (the official code's schedule).
-    critic_schedule: str = "constant"
-    # How the generator makes the critic's fake batches: "train" (batch statistics, running
-    # averages untouched), "inference" (running averages: Keras' generator.predict), or
-    # "train-update" (batch statistics, running averages updated: PyTorch's train-mode forward).
-    fake_batches: str = "train"
-    # The seed's Keras mechanics: two optimizer updates per critic step (train_on_batch on the
-    # real batch, then on the fake one), the generator update reusing the last critic step's
-    # noise, and each log record printed as the seed prints it (1 - loss).
-    keras_exact: bool = False
+    rmsprop_eps_in_sqrt: bool = knob(
+        False, "optimizer", "put RMSprop's eps inside the square root (optax's default, Keras 3) "
+        "instead of outside (Keras 2, PyTorch): it floors the denominator at sqrt(eps), which "
+        "swamps a clipped critic's tiny gradients")
+    adam_b1: float = knob(0.5, "optimizer", "Adam's beta1 (DCGAN: 0.5; WGAN-GP: 0.0)")
+    adam_b2: float = knob(0.999, "optimizer", "Adam's beta2 (DCGAN: 0.999; WGAN-GP: 0.9)")
 
-    # --- generator averaging (Yazici et al. 2019)
-    # Decay of an exponential moving average of the generator's parameters and BatchNorm
-    # statistics, updated inside the step after every generator update; 0 turns it off. The
-    # critic never sees the average: it only changes what sample grids, evaluations and
-    # checkpoints' averaged generator draw. The first updates use min(ema, (1 + t) / (10 + t))
-    # (t: generator updates done), so a run does not remember its random initial generator.
-    ema: float = 0.0
-    # Where the averaged generator's BatchNorm statistics come from: "averaged" (the moving
-    # average of the running statistics) or "recomputed" (the batch statistics of the averaged
-    # weights on RECOMPUTE_SAMPLES fixed latent vectors, computed when images are drawn).
-    ema_stats: str = "averaged"
+    ema: float = knob(
+        0.0, "averaging", "decay of an exponential moving average of the generator's parameters "
+        "and BatchNorm statistics, updated after every generator update; samples, evaluations "
+        "and checkpoints' averaged generator draw from it, the critic never sees it; the first "
+        "updates use min(ema, (1 + t) / (10 + t)); 0: off", metavar="DECAY")
+    ema_stats: str = knob(
+        "averaged", "averaging", "where the averaged generator's BatchNorm statistics come from: "
+        "averaged (the moving average of the running statistics) or recomputed (the batch "
+        "statistics of the averaged weights on fixed latent vectors, when images are drawn)",
+        choices=("averaged", "recomputed"))
 
-    # --- networks
-    # "seed": the Keras-GAN wgan.py networks, for any image size and channel count; "dcgan": the
-    # DCGAN generator and critic of the WGAN authors' code (models/dcgan.py), for square images
-    # of 16, 32, 64, ... pixels (wgan_jax.models; docs/algorithm.md).
-    arch: str = "seed"
-    # Length of the generator's N(0, 1) input vector.
-    latent_dim: int = 100
-    # Seed networks: channels of the generator's upsampling conv blocks, one block (x2) each, so
-    # it starts at the image size / 2^len (the seed: 128, 64, from 7x7 to 28x28).
-    gen_channels: tuple[int, ...] = (128, 64)
-    # Seed networks: channels of the critic's conv blocks; each halves the size while it is above
-    # 4 (the seed: 16, 32, 64, 128 with strides 2, 2, 2, 1 on 28x28).
-    critic_channels: tuple[int, ...] = (16, 32, 64, 128)
-    # DCGAN networks: the generator's last hidden width and the critic's first, each doubling
-    # per level towards the 4x4 end (the authors' ngf and ndf; 64 there).
-    ngf: int = 64
-    ndf: int = 64
-    # Normalisation in the critic's blocks after the first: "batch" (the seed, the authors' code),
-    # "layer" (per sample over H, W, C) or "none" (the authors' _nobn critic). The gradient
-    # penalty needs "layer" or "none": BatchNorm mixes samples.
-    critic_norm: str = "batch"
-    # Dropout rate after each critic conv block.
-    dropout: float = 0.25
-    # BatchNorm momentum in Keras/Flax convention (running = m * running + (1 - m) * batch).
-    bn_momentum: float = 0.8
-    # BatchNorm epsilon (Keras' default, which the seed uses).
-    bn_eps: float = 1e-3
-    # Dtype of activations, matmuls and convolutions: "float32", or "bfloat16" (half the memory
-    # traffic, 2x tensor-core rate on recent GPUs/TPUs). Parameters, BatchNorm statistics,
-    # reductions, losses and optimizer states stay float32 either way.
-    compute_dtype: str = "float32"
-    # (height, width, channels) of the training images; filled in from the dataset when loaded.
-    image_shape: tuple[int, int, int] = (28, 28, 1)
-    # Class-conditional WGAN: the generator takes a class label (a learned embedding joined to
-    # the noise) and the critic adds a projection term <embed(y), features(x)> (Miyato and
-    # Koyama 2018) whose embedding is clipped with every other critic weight. Fake batches get
-    # uniformly drawn labels; real ones their own (MNIST's digits, a folder's sub-folders).
-    conditional: bool = False
-    # Classes of a conditional run's labels; filled in from the dataset when loaded.
-    num_classes: int = 0
+    arch: str = knob(
+        "seed", "networks", "seed: the Keras-GAN wgan.py networks, any image size and channel "
+        "count; dcgan: the DCGAN networks of the WGAN authors' code, square images of 16, 32, "
+        "64, ... pixels (docs/algorithm.md)", choices=ARCHS)
+    latent_dim: int = knob(100, "networks", "length of the generator's N(0, 1) input vector")
+    gen_channels: tuple[int, ...] = knob(
+        (128, 64), "networks", "seed networks: channels of the generator's upsampling blocks, one "
+        "x2 block each, so it starts at the image size / 2^len (the seed: 128,64 from 7x7 to "
+        "28x28)", metavar="C,C")
+    critic_channels: tuple[int, ...] = knob(
+        (16, 32, 64, 128), "networks", "seed networks: channels of the critic's conv blocks; each "
+        "halves the size while it is above 4 (the seed: 16,32,64,128)", metavar="C,C,...")
+    ngf: int = knob(64, "networks", "DCGAN networks: the generator's last hidden width, doubling "
+                                    "per level towards the 4x4 start (the authors' 64)")
+    ndf: int = knob(64, "networks", "DCGAN networks: the critic's first width, doubling per "
+                                    "level towards the 4x4 end (the authors' 64)")
+    critic_norm: str = knob(
+        "batch", "networks", "normalisation in the critic's blocks after the first: batch (the "
+        "seed, the authors' code), layer (per sample) or none (the authors' _nobn critic); the "
+        "gradient penalty needs layer or none", choices=("batch", "layer", "none"))
+    dropout: float = knob(0.25, "networks", "dropout rate after each critic conv block")
+    bn_momentum: float = knob(0.8, "networks", "BatchNorm momentum, Keras/Flax convention "
+                                               "(running = m * running + (1 - m) * batch)")
+    bn_eps: float = knob(1e-3, "networks", "BatchNorm epsilon (Keras' default, the seed's)")
+    compute_dtype: str = knob(
+        "float32", "networks", "dtype of activations, matmuls and convolutions; bfloat16 halves "
+        "memory traffic; parameters, BatchNorm statistics, reductions, losses and optimizer "
+        "states stay float32", choices=("float32", "bfloat16"))
+    image_shape: tuple[int, int, int] = knob(
+        (28, 28, 1), "networks", "(height, width, channels) of the training images; filled in "
+        "from the dataset", flag=None)
+    num_classes: int = knob(0, "networks", "classes of a conditional run's labels; filled in "
+                                           "from the dataset", flag=None)
 
-    # --- runs
-    # Root of every random stream in the run (init, batches, noise, dropout, sample noise).
-    seed: int = 0
-    # Independent runs trained together in one compiled program (jax.vmap over the whole state;
-    # wgan_jax.seeds): run i uses seed + i, and run_clips[i] / run_lrs[i] when given. Each run
-    # writes its own outputs into workdir/run-<i>/, and summary.md gives mean and spread.
-    seeds: int = 1
-    # Per-run clip bounds, one per seed (empty: every run uses `clip`).
-    run_clips: tuple[float, ...] = ()
-    # Per-run learning rates, one per seed (empty: every run uses `lr`).
-    run_lrs: tuple[float, ...] = ()
-    # Unroll factor of the critic scan; 0 picks per backend (full unroll on CPU, 1 elsewhere).
-    # Unrolling keeps the scan's semantics and numbers; XLA:CPU runs the unrolled body much
-    # faster (benchmarks/NOTES.md).
-    critic_unroll: int = 0
+    seed: int = knob(0, "runs", "root of every random stream in the run (init, batches, noise, "
+                                "dropout, sample noise)")
+    seeds: int = knob(
+        1, "runs", "independent runs trained together in one compiled program (seeds seed, "
+        "seed+1, ...), each writing workdir/run-<i>/, with summary.md giving mean and spread; "
+        "on the command line a --clip or --lr list sets it to the list's length")
+    run_clips: tuple[float, ...] = knob(
+        (), "runs", "per-run clip bounds, one per seed (empty: every run uses clip)",
+        flag="--clip")
+    run_lrs: tuple[float, ...] = knob(
+        (), "runs", "per-run learning rates, one per seed (empty: every run uses lr)", flag="--lr")
+    # XLA:CPU runs the unrolled body much faster (benchmarks/NOTES.md); unrolling keeps the scan's
+    # semantics and numbers.
+    critic_unroll: int = knob(0, "runs", "unroll factor of the critic scan; 0: per backend (full "
+                                         "unroll on CPU, 1 elsewhere)")
 
     def critic_lr(self) -> float:
         """The critic's learning rate: lr_critic, else lr."""
@@ -185,62 +251,54 @@ class RunConfig:
     by the host only, never compiled in, and free to change on resume (the data is checked by
     its content hash instead)."""
 
-    # --- length
-    # Generator iterations; each is n_critic critic updates followed by one generator update.
-    iterations: int = 4000
+    iterations: int = knob(4000, "runs", "generator iterations; each is n_critic critic updates "
+                                         "and one generator update")
+    devices: int = knob(
+        0, "runs", "devices the run uses (0: all), as a 2-D mesh: the runs (seeds) spread over "
+        "gcd(seeds, devices) of them, whole runs each, and each run's batch split over the rest "
+        "(data parallel), so batch_size must be a multiple of devices / gcd(seeds, devices)")
+    # XLA:CPU runs vmapped (grouped) convolutions several times slower per run
+    # (benchmarks/NOTES.md), hence "loop" there.
+    seed_batching: str = knob(
+        "auto", "runs", "how the runs on one device train: vmap (one program, every kernel takes "
+        "all runs at once), loop (the single-run step applied to each run in turn) or auto (loop "
+        "on CPU, vmap elsewhere)", choices=("auto", "vmap", "loop"))
 
-    # --- data (wgan_jax.data)
-    # Where the training images come from: "mnist" (the bundled copy), "fashion_mnist", a folder
-    # of pictures or of IDX files, "images:PATH", "idx:PATH" or "tfds:NAME".
-    data: str = "mnist"
-    # Side of the square images trained on (the shorter side resized, antialiased, then a centre
-    # crop); 0: the images' own size.
-    image_size: int = 0
-    # 1 (grey) or 3 (RGB); 0: what the files hold.
-    channels: int = 0
-    # Colour that transparent pixels are composited onto (a name or #rrggbb).
-    background: str = "white"
-    # Share of a picture folder held out for evaluation (never trained on), for sources without a
-    # test split of their own.
-    holdout: float = 0.1
+    data: str = knob(
+        "mnist", "data", "training images: mnist (bundled), fashion_mnist, a folder of pictures "
+        "(PNG, JPEG, WebP, BMP; sub-folders become labels) or of IDX files, images:PATH, "
+        "idx:PATH or tfds:NAME", metavar="SOURCE")
+    image_size: int = knob(0, "data", "resize (shorter side, antialiased) and centre-crop the "
+                                      "images to N x N; 0: their own size", metavar="N")
+    channels: int = knob(0, "data", "1 (grey) or 3 (RGB); 0: what the files hold")
+    background: str = knob("white", "data", "colour transparent pixels are composited onto (a "
+                                             "name or #rrggbb)", metavar="COLOUR")
+    holdout: float = knob(0.1, "data", "share of a picture folder held out for evaluation (never "
+                                       "trained on), for sources without a test split")
 
-    # --- outputs
-    # Save a 5x5 sample grid every this many generator iterations.
-    sample_every: int = 50
-    # Read metrics back from the device and log them every this many generator iterations; the
-    # only host synchronisation in the loop.
-    log_every: int = 50
-    # Save a checkpoint (whole state, config, dataset identity) every this many generator
-    # iterations, and at the end; a run stopped by SIGINT/SIGTERM saves one too.
-    checkpoint_every: int = 500
-    # Score the generator every this many generator iterations, and at the end (0: never):
-    # against the held-out split, with the shipped classifier where the data is MNIST or
-    # Fashion-MNIST and with FID where the optional extra is installed (wgan_jax.evaluate). Each
-    # evaluation is a host synchronisation; its record goes into metrics.jsonl.
-    eval_every: int = 500
-    # Generated images per evaluation.
-    eval_samples: int = 10000
-    # Whether evaluations compute FID (wgan_jax.fid): "on" (needs pip install -e '.[fid]'),
-    # "off", or "auto": where the extra is installed, except during training on a CPU, where the
-    # Inception network costs about half an hour per 10,000 images (benchmarks/NOTES.md).
-    eval_fid: str = "auto"
-    # How many checkpoints to keep (the newest).
-    keep_checkpoints: int = 3
-    # Also write the scalars, evaluations and sample grids as TensorBoard event files into
-    # workdir/tensorboard (needs the optional extra: pip install -e '.[tensorboard]').
-    tensorboard: bool = False
-
-    # --- devices
-    # Devices the run uses; 0 = all of them. They form a 2-D mesh ("runs", "data"): the runs
-    # (`seeds`) are spread over gcd(seeds, devices) of them, whole runs per device, and each
-    # run's batch is split over the rest (data parallel), so batch_size must be a multiple of
-    # devices / gcd(seeds, devices). wgan_jax.programs.
-    devices: int = 0
-    # How the runs on one device are trained: "vmap" (one program, every kernel takes all runs
-    # at once), "loop" (the single-run step, compiled once, applied to each run in turn), or
-    # "auto": loop on CPU, where XLA runs vmapped (grouped) convolutions several times slower
-    # per run (benchmarks/NOTES.md), vmap elsewhere.
-    seed_batching: str = "auto"
+    sample_every: int = knob(50, "outputs", "save a 5x5 sample grid every N generator "
+                                            "iterations", metavar="N")
+    log_every: int = knob(
+        50, "outputs", "read metrics back from the device and log them every N iterations: the "
+        "loop's only host synchronisation", metavar="N")
+    checkpoint_every: int = knob(
+        500, "outputs", "save a checkpoint (whole state, config, dataset identity) every N "
+        "iterations and at the end; SIGINT/SIGTERM save one too", metavar="N")
+    eval_every: int = knob(
+        500, "outputs", "score the generator every N iterations and at the end (0: never) "
+        "against the held-out split: fd_mnist, KID and the others where a shipped classifier "
+        "knows the data, FID where the extra is installed", metavar="N")
+    eval_samples: int = knob(10000, "outputs", "generated images per evaluation", metavar="N")
+    # On a CPU the Inception costs about half an hour per 10,000 images (benchmarks/NOTES.md).
+    eval_fid: str = knob(
+        "auto", "outputs", "FID in evaluations: on (needs pip install -e '.[fid]'), off, or auto "
+        "(where the extra is installed, except during training on a CPU)",
+        choices=("auto", "on", "off"))
+    keep_checkpoints: int = knob(3, "outputs", "how many checkpoints to keep (the newest)",
+                                 metavar="N")
+    tensorboard: bool = knob(
+        False, "outputs", "also write scalars, evaluations and sample grids as TensorBoard event "
+        "files into workdir/tensorboard (pip install -e '.[tensorboard]')")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -256,12 +314,10 @@ class Config(RunConfig, StepConfig):
                       "checkpoint_every", "keep_checkpoints", "seeds", "ngf", "ndf")
         if self.n_critic < 1:
             raise UserError(f"n_critic must be at least 1, got {self.n_critic}")
-        _choice(self, loss=LOSSES, optimizer=("rmsprop", "adam"), clip_when=("after", "before"),
-                critic_schedule=("constant", "official"),
-                fake_batches=("train", "inference", "train-update"), arch=ARCHS,
-                critic_norm=("batch", "layer", "none"), seed_batching=("auto", "vmap", "loop"),
-                compute_dtype=("float32", "bfloat16"), ema_stats=("averaged", "recomputed"),
-                eval_fid=("auto", "on", "off"))
+        for f in dataclasses.fields(self):
+            if f.metadata["choices"] and getattr(self, f.name) not in f.metadata["choices"]:
+                raise UserError(f"{f.name} must be one of {', '.join(f.metadata['choices'])}; "
+                                f"got {getattr(self, f.name)!r}")
         if OBJECTIVES[self.loss].penalised and self.critic_norm == "batch":
             raise UserError(f"{self.loss} needs a critic without BatchNorm (critic_norm layer or "
                             f"none): the penalty is per sample, and BatchNorm mixes samples")
@@ -362,17 +418,6 @@ def step_differences(saved: Config, requested: Config) -> list[str]:
             for f in dataclasses.fields(StepConfig) if getattr(saved, f.name) != getattr(requested, f.name)]
 
 
-LOSSES = tuple(OBJECTIVES)
-# The network families `arch` picks (wgan_jax.models).
-ARCHS = ("seed", "dcgan")
-
-
-def _choice(config: Config, **allowed: tuple[str, ...]) -> None:
-    for name, options in allowed.items():
-        if getattr(config, name) not in options:
-            raise UserError(f"{name} must be one of {', '.join(options)}; got {getattr(config, name)!r}")
-
-
 def _positive_finite(name: str, value: Any) -> None:
     if not (isinstance(value, (int, float)) and not isinstance(value, bool)
             and math.isfinite(value) and value > 0):
@@ -385,37 +430,6 @@ def _positive_int(config: Config, *names: str) -> None:
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise UserError(f"{name} must be a positive integer, got {value!r}")
 
-
-# Each preset is a set of overrides of the defaults; the first line says what it is for. The
-# parity presets keep the seed's networks: they pin down the algorithm (docs/algorithm.md).
-PRESETS: dict[str, dict[str, Any]] = {
-    # The seed program's recipe: Keras-GAN wgan.py's networks and hyper-parameters, one fused
-    # update per critic step.
-    "seed": {},
-    # Draws readable digits in under 10 minutes on a 2-core CPU: a half-width generator (the
-    # generator is ~99% of the FLOPs), four times the seed's learning rate, a looser clip bound
-    # and no dropout in the critic, chosen over 3 seeds each by benchmarks/quick_sweep.py
-    # (docs/quality.md). No generator averaging: in runs this short it scored worse.
-    "quick": dict(gen_channels=(64, 32), lr=2e-4, clip=0.1, dropout=0.0, iterations=2000,
-                  sample_every=200, log_every=25),
-    # The paper's Algorithm 1: batch 64, one RMSProp update per critic step, clip after it. The
-    # paper gives no RMSProp decay or eps; these are the authors' code's (PyTorch defaults).
-    "paper": dict(batch_size=64, rmsprop_decay=0.99, rmsprop_eps=1e-8),
-    # The authors' PyTorch code (martinarjovsky/WassersteinGAN) in full: its DCGAN networks at
-    # 64x64 (ngf = ndf = 64, PyTorch's BatchNorm momentum and eps); 100 critic steps for the
-    # first 25 generator iterations and every 500th; clip at the start of each critic step
-    # (gamma/beta included, running statistics not); RMSprop alpha 0.99, eps 1e-8 outside the
-    # sqrt; the generator's train-mode forward updates its running averages during critic steps.
-    "official": dict(arch="dcgan", image_size=64, dropout=0.0, batch_size=64, rmsprop_decay=0.99,
-                     rmsprop_eps=1e-8, clip_when="before", critic_schedule="official",
-                     fake_batches="train-update"),
-    # The seed's Keras program step for step: two train_on_batch updates per critic step, every
-    # critic layer weight clipped (BatchNorm moving statistics too), generator.predict (inference
-    # mode) for fake batches, the generator trained on the last critic step's noise, and a
-    # '%d [D loss: %f] [G loss: %f]' line per iteration.
-    "keras-exact": dict(keras_exact=True, clip_batch_stats=True, fake_batches="inference",
-                        log_every=1),
-}
 
 # What --loss changes besides the loss, unless set explicitly: each loss's published optimizer.
 LOSS_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -480,24 +494,40 @@ def _legacy_data(fields: dict[str, Any]) -> dict[str, Any]:
 
 
 def parse_assignment(text: str) -> tuple[str, Any]:
-    """'field=value' (a --set flag) as the field's name and a value of the field's type: JSON
-    for numbers, booleans, null and lists; '32,16' for a tuple; anything else for a string."""
+    """'field=value' or 'group.field=value' (a --set flag) as the field's name and a value of the
+    field's type: JSON for numbers, booleans, null and lists; '32,16' for a tuple; anything else
+    for a string."""
     name, sep, raw = text.partition("=")
-    name = name.strip()
+    group, _, name = name.strip().rpartition(".")
     fields = {f.name: f for f in dataclasses.fields(Config)}
     if not sep or not name:
-        raise UserError(f"--set {text!r}: expected field=value")
+        raise UserError(f"--set {text!r}: expected field=value or group.field=value")
     if name not in fields:
         raise UserError(f"--set {text!r}: unknown config field {name!r}")
-    default = fields[name].default
+    if group and group != fields[name].metadata["group"]:
+        raise UserError(f"--set {text!r}: {name} is in group {fields[name].metadata['group']}, "
+                        f"not {group}")
+    try:
+        return name, parse_value(name, raw)
+    except UserError as err:
+        raise UserError(f"--set {text!r}: {err}") from None
+
+
+def parse_value(name: str, raw: str) -> Any:
+    """The text `raw` as a value of config field `name`'s type (what --set and train.py's
+    generated flags read): JSON for numbers, booleans and null; '32,16' or a JSON list for a
+    tuple; anything else for a string. Raises UserError saying what the field takes."""
+    default = {f.name: f for f in dataclasses.fields(Config)}[name].default
     value = _json_or_text(raw)
     if isinstance(default, tuple):
         items = value if isinstance(value, list) else [_json_or_text(v) for v in raw.split(",")]
         kind = type(default[0]) if default else float  # run_clips, run_lrs: numbers
-        return name, tuple(_typed(name, kind, v, text) for v in items)
-    if default is None or isinstance(default, str):
-        return name, None if value is None and default is None else raw
-    return name, _typed(name, type(default), value, text)
+        return tuple(_typed(name, kind, v) for v in items)
+    if isinstance(default, str):
+        return raw
+    if default is None:  # lr_critic, lr_generator: a number, or null for "as lr"
+        return None if value is None else _typed(name, float, value)
+    return _typed(name, type(default), value)
 
 
 def _json_or_text(raw: str) -> Any:
@@ -507,7 +537,7 @@ def _json_or_text(raw: str) -> Any:
         return raw
 
 
-def _typed(name: str, kind: type, value: Any, text: str) -> Any:
+def _typed(name: str, kind: type, value: Any) -> Any:
     if kind is bool and isinstance(value, bool):
         return value
     if kind is int and isinstance(value, int) and not isinstance(value, bool):
@@ -515,7 +545,7 @@ def _typed(name: str, kind: type, value: Any, text: str) -> Any:
     if kind is float and isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
     expected = {bool: "true or false", int: "an integer", float: "a number"}[kind]
-    raise UserError(f"--set {text!r}: {name} takes {expected}")
+    raise UserError(f"{name} takes {expected}, got {value!r}")
 
 
 def load_file(path: str) -> dict[str, Any]:
