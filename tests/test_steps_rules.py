@@ -10,7 +10,8 @@ import pytest
 
 from wgan_jax import (critic_step, generator_step, init_state, losses, models, real_batch, steps,
                       train_step)
-from wgan_jax.config import LOSS_DEFAULTS, PRESETS
+from wgan_jax.config import PRESETS
+from wgan_jax.losses import OBJECTIVES
 from wgan_jax.state import CRITIC, PENALTY, stream
 
 from conftest import TINY, assert_trees_close, leaves
@@ -23,7 +24,7 @@ RUN_FIELDS = {"batch_size", "log_every", "iterations", "arch", "image_size", "dr
 def variant(preset=None, loss=None, **extra):
     fields = {k: v for k, v in PRESETS.get(preset, {}).items() if k not in RUN_FIELDS}
     if loss:
-        fields.update(LOSS_DEFAULTS[loss], loss=loss)
+        fields.update(OBJECTIVES[loss].defaults, loss=loss)
     return dataclasses.replace(TINY, **{**fields, **extra}).validate()
 
 

@@ -431,18 +431,6 @@ def _positive_int(config: Config, *names: str) -> None:
             raise UserError(f"{name} must be a positive integer, got {value!r}")
 
 
-# What --loss changes besides the loss, unless set explicitly: each loss's published optimizer.
-LOSS_DEFAULTS: dict[str, dict[str, Any]] = {
-    "wgan": {},
-    # DCGAN (Radford et al. 2016): Adam 2e-4, beta1 0.5.
-    "dcgan": dict(optimizer="adam", lr=2e-4, adam_b1=0.5, adam_b2=0.999),
-    # WGAN-GP (Gulrajani et al. 2017): Adam 1e-4, betas (0, 0.9), a critic without BatchNorm
-    # and, as in the paper's critics, without dropout.
-    "wgan-gp": dict(optimizer="adam", lr=1e-4, adam_b1=0.0, adam_b2=0.9, critic_norm="layer",
-                    dropout=0.0),
-}
-
-
 # What --arch changes besides the networks, unless set explicitly: the DCGAN networks come with
 # the BatchNorm of the authors' PyTorch code (momentum 0.1 in PyTorch's convention, eps 1e-5)
 # and, as there, no dropout.
@@ -454,19 +442,19 @@ ARCH_DEFAULTS: dict[str, dict[str, Any]] = {
 
 def from_preset(name: str, **overrides: Any) -> Config:
     """The named preset with `overrides` applied (None values are ignored), validated. A `loss`
-    or `arch` override brings that loss's optimizer defaults (LOSS_DEFAULTS) or that
+    or `arch` override brings that loss's optimizer (its Objective's defaults) or that
     architecture's BatchNorm (ARCH_DEFAULTS) unless they are set too."""
     if name not in PRESETS:
         raise UserError(f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)}")
     explicit = _legacy_data(overrides)
     explicit = {k: v for k, v in explicit.items() if v is not None}
     loss = explicit.get("loss", PRESETS[name].get("loss", "wgan"))
-    if loss not in LOSS_DEFAULTS:
+    if loss not in OBJECTIVES:
         raise UserError(f"loss must be one of {', '.join(LOSSES)}; got {loss!r}")
     arch = explicit.get("arch", PRESETS[name].get("arch", "seed"))
     if arch not in ARCH_DEFAULTS:
         raise UserError(f"arch must be one of {', '.join(ARCHS)}; got {arch!r}")
-    fields = {**PRESETS[name], **ARCH_DEFAULTS[arch], **LOSS_DEFAULTS[loss], **explicit}
+    fields = {**PRESETS[name], **ARCH_DEFAULTS[arch], **dict(OBJECTIVES[loss].defaults), **explicit}
     known = {f.name for f in dataclasses.fields(Config)}
     unknown = sorted(set(fields) - known)
     if unknown:

@@ -75,6 +75,9 @@ class Objective:
     generator: Term  # the generator's loss on the critic's scores of its images
     clipped: bool  # clip the critic's parameters to [-clip, clip] around each update
     penalised: bool  # add gp_weight times the gradient penalty to the critic loss
+    # Config fields choosing this loss brings unless they are set too: its published optimizer
+    # (wgan_jax.config.from_preset). A dict field is unhashable, so the pairs are a tuple.
+    defaults: tuple[tuple[str, object], ...] = ()
 
     def critic(self, scores_real: jnp.ndarray, scores_fake: jnp.ndarray) -> jnp.ndarray:
         return self.real(scores_real) + self.fake(scores_fake)
@@ -89,10 +92,17 @@ OBJECTIVES: dict[str, Objective] = {
                       penalised=False),
     # DCGAN: cross-entropy with labels 1 real / 0 fake, the non-saturating generator loss
     # (fakes labelled 1).
+    # Radford et al. 2016's optimizer: Adam 2e-4, beta1 0.5.
     "dcgan": Objective(functools.partial(binary_cross_entropy, 1.0),
                        functools.partial(binary_cross_entropy, 0.0),
-                       functools.partial(binary_cross_entropy, 1.0), clipped=False, penalised=False),
-    # WGAN-GP: the Wasserstein losses, the gradient penalty instead of clipping.
+                       functools.partial(binary_cross_entropy, 1.0), clipped=False, penalised=False,
+                       defaults=(("optimizer", "adam"), ("lr", 2e-4), ("adam_b1", 0.5),
+                                 ("adam_b2", 0.999))),
+    # WGAN-GP: the Wasserstein losses, the gradient penalty instead of clipping; Gulrajani et
+    # al. 2017's Adam 1e-4, betas (0, 0.9), and a critic without BatchNorm (the penalty is per
+    # sample) and, as in the paper's critics, without dropout.
     "wgan-gp": Objective(_wasserstein_real, _wasserstein_fake, generator_loss, clipped=False,
-                         penalised=True),
+                         penalised=True,
+                         defaults=(("optimizer", "adam"), ("lr", 1e-4), ("adam_b1", 0.0),
+                                   ("adam_b2", 0.9), ("critic_norm", "layer"), ("dropout", 0.0))),
 }
