@@ -370,8 +370,7 @@ class _Trainer:
                   f"and evaluation)")
         if not several:
             last = self.writers[0].final()
-            quality = "".join(f", {k} {v:.4g}" for k, v in last.items()
-                              if k == "fid" or k.startswith("fd_"))
+            quality = "".join(f", {k} {v:.4g}" for k, v in records.headline(last).items())
             self.console.print(f"{timing}, final Wasserstein estimate "
                                f"{last.get('wasserstein_estimate', math.nan):.4g}{quality}, "
                                f"outputs in {self.workdir}")
@@ -382,7 +381,7 @@ class _Trainer:
         self.console.print(f"{timing}, outputs in {self.workdir}/run-*, summary in "
                            f"{self.workdir / 'summary.md'}")
         for name, stat in summary["stats"].items():
-            if name in ("wasserstein_estimate", "fid") or name.startswith("fd_"):
+            if name == "wasserstein_estimate" or name in records.headline(summary["stats"]):
                 self.console.print(f"  final {name}: {stat['mean']:.4g} +- {stat['std']:.3g} "
                                    f"(min {stat['min']:.4g}, max {stat['max']:.4g})")
         return summary

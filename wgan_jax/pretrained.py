@@ -27,10 +27,11 @@ import jax
 import numpy as np
 
 from wgan_jax import config as config_lib
-from wgan_jax import steps
+from wgan_jax import records, steps
 from wgan_jax.config import Config
 from wgan_jax.errors import ArgumentParser, UserError, run_command, writable_folder
 from wgan_jax.state import init_state, select
+
 
 @dataclasses.dataclass(frozen=True)
 class Pretrained:
@@ -161,8 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     def body():
         card = export(args.workdir, args.name, args.step, args.samples, args.command, where,
                       averaged=not args.raw, fid=args.fid)
-        scores = ", ".join(f"{k} {v:.4g}" for k, v in card["evaluation"].items()
-                           if k == "fid" or k.startswith("fd_"))
+        scores = ", ".join(f"{k} {v:.4g}" for k, v in records.headline(card["evaluation"]).items())
         print(f"wrote {where / args.name}.msgpack: iteration {card['iterations']}, {scores}")
 
     return run_command(body)

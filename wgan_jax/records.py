@@ -49,6 +49,13 @@ def quality_key(record: dict) -> str | None:
     return key_of(record, "fd") or key_of(record, "fid")
 
 
+def headline(record: dict) -> dict:
+    """The distances a run is summed up by (FID and the classifier's Fréchet distance, where
+    the record has them), for one-line reports."""
+    keys = [key_of(record, "fid"), key_of(record, "fd")]
+    return {key: record[key] for key in keys if key}
+
+
 def kind(record: dict) -> str:
     """TRAIN or EVAL; older files' records have no kind, and are told apart by their keys."""
     return record.get("kind") or (EVAL if quality_key(record) else TRAIN)
