@@ -14,7 +14,7 @@ import jax
 from rich.console import Console
 
 from wgan_jax import config as config_lib
-from wgan_jax import checkpoint, distributed, events, loop, models, steps
+from wgan_jax import distributed, events, loop, models, steps, workdirs
 from wgan_jax.errors import ArgumentParser, UserError, run_command, writable_folder
 
 # Seconds per generator iteration on 2 x86-64 cores = BASE + PER_GFLOP[arch] * GFLOP per iteration,
@@ -151,7 +151,7 @@ def build_config(args: argparse.Namespace, workdir: str) -> config_lib.Config:
     if args.resume:
         if args.preset is not None:
             overrides["preset"] = args.preset
-        return checkpoint.resumed_config(Path(workdir), args.resume_from, **overrides)
+        return workdirs.resumed_config(Path(workdir), args.resume_from, **overrides)
     if args.config:
         if args.preset:
             raise UserError("give --preset or --config, not both")

@@ -14,7 +14,8 @@ from rich.console import Console
 
 from wgan_jax import UserError, data, init_state, loop, programs
 from wgan_jax import config as config_lib
-from wgan_jax.checkpoint import Checkpoints, resumed_config
+from wgan_jax.checkpoint import Checkpoints
+from wgan_jax.workdirs import resumed_config
 from wgan_jax.state import select
 
 from conftest import TINY, leaves, target

@@ -144,7 +144,7 @@ def test_a_write_the_os_refuses_after_the_work_is_one_line_and_status_74(
 def test_a_new_run_may_start_in_an_empty_folder_or_beside_hidden_files_or_a_killed_runs(tmp_path):
     """What the workdir check lets through: nothing, a file manager's hidden files, and what a
     run killed before its first checkpoint left (it simply starts again)."""
-    from wgan_jax.checkpoint import check_workdir, foreign_entries
+    from wgan_jax.workdirs import check_workdir, foreign_entries
 
     hidden, killed = tmp_path / "hidden", tmp_path / "killed"
     (hidden / ".ipynb_checkpoints").mkdir(parents=True)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-import re
 import shutil
 import sys
 from pathlib import Path
@@ -25,9 +24,8 @@ import jax
 import orbax.checkpoint as ocp
 
 from wgan_jax import config as config_lib
-from wgan_jax import lock
 from wgan_jax.config import Config, StepConfig
-from wgan_jax.errors import UserError, WriteFailed, first_line, writable_folder, write_failed
+from wgan_jax.errors import UserError, WriteFailed, first_line, write_failed
 from wgan_jax.state import TrainState, abstract
 
 
@@ -35,66 +33,6 @@ from wgan_jax.state import TrainState, abstract
 BEST = "best_checkpoint"
 # Where a resume moves the checkpoints newer than the one it continues from.
 SET_ASIDE = "set_aside_checkpoints"
-
-
-# What a run (or a batched run's run-N folders, or evaluate) writes into a workdir; anything
-# else there is the user's, which a new run must not mix itself into or overwrite.
-RUN_ENTRIES = re.compile(r"config\.json|metrics\.jsonl|losses\.png|samples|checkpoints|tensorboard|"
-                         r"summary\.(md|json)|report(\.md|\.json)?|run-\d+|\.write-test-.*|"
-                         + "|".join(re.escape(name) for name in (BEST, SET_ASIDE, lock.NAME)))
-
-
-def foreign_entries(workdir: Path) -> list[str]:
-    """The names in `workdir` that no run wrote. Hidden entries (a file manager's .DS_Store, a
-    notebook's checkpoints) do not count: a run never writes over a name that starts with a dot
-    other than its own."""
-    return sorted(p.name for p in workdir.iterdir()
-                  if not RUN_ENTRIES.fullmatch(p.name) and not p.name.startswith("."))
-
-
-def holds_run(workdir: Path) -> bool:
-    """Whether `workdir` holds a checkpoint (a run killed before its first one holds nothing to
-    resume or to protect)."""
-    return any(step.name.isdigit() for step in (workdir / "checkpoints").glob("*"))
-
-
-def _require_run(workdir: Path) -> None:
-    if not holds_run(workdir):
-        raise UserError(f"--resume: no checkpoints in {workdir}; run without --resume to start")
-
-
-def check_workdir(workdir: Path, resume: bool) -> None:
-    """Refuses, before any data loading or compilation, a workdir the run cannot use."""
-    if workdir.exists() and not workdir.is_dir():
-        raise UserError(f"workdir {workdir} exists and is not a folder")
-    if resume:
-        _require_run(workdir)
-    elif holds_run(workdir):
-        raise UserError(f"workdir {workdir} already holds a run; pass --resume to continue it or "
-                        f"choose another --workdir")
-    elif workdir.is_dir() and (foreign := foreign_entries(workdir)):
-        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
-        raise UserError(f"workdir {workdir} holds files no run wrote ({shown}); choose a new or "
-                        f"empty folder")
-    writable_folder(workdir, "workdir")
-
-
-def resumed_config(workdir: Path, step: int | None = None, **overrides: Any) -> Config:
-    """The config of the workdir's checkpoint `step` (default: the newest intact one) with
-    `overrides` (None values ignored) applied; only RunConfig fields may change."""
-    _require_run(workdir)
-    manager = Checkpoints(workdir, read_only=True)
-    try:
-        saved = manager.config(step)
-    finally:
-        manager.close()
-    requested = dataclasses.replace(
-        saved, **{k: v for k, v in overrides.items() if v is not None}).validate()
-    changed = config_lib.step_differences(saved, requested)
-    if changed:
-        raise UserError(f"--resume: the checkpoint was trained with a different config "
-                        f"({'; '.join(changed)}); only run length, outputs and devices may change")
-    return requested
 
 
 def parse_step(text: str) -> int | str:
@@ -262,26 +200,28 @@ class Checkpoints:
     def metadata(self, step: int | None = None) -> dict[str, Any]:
         """The config and dataset identity stored with checkpoint `step`; by default the newest
         whose metadata reads (a damaged one is skipped with a warning)."""
+        skipped = []
         for candidate in self._candidates(step):
             try:
                 args = ocp.args.Composite(meta=ocp.args.JsonRestore())
                 return self.manager.restore(candidate, args=args)["meta"]
             except Exception as err:  # noqa: BLE001 - orbax and tensorstore raise many types
-                self._damaged(candidate, err, step)
-        raise self._none_intact()
+                skipped.append(self._damaged(candidate, err, step))
+        raise self._none_intact(skipped)
 
     def restore(self, abstract: TrainState, step: int | None = None) -> TrainState:
         """The state saved at `step` (by default the newest intact checkpoint: damaged ones are
         skipped with a one-line warning), read into `abstract`'s shapes, dtypes and shardings
         (every process of a multi-host run reads its own parts). A checkpoint of another
         state is an error."""
+        skipped = []
         for candidate in self._candidates(step):
             try:
                 self._check_layout(candidate, abstract)
                 return self._read(candidate, abstract)
             except _Damaged as err:
-                self._damaged(candidate, err, step)
-        raise self._none_intact()
+                skipped.append(self._damaged(candidate, err, step))
+        raise self._none_intact(skipped)
 
     def set_aside_after(self, step: int) -> list[int]:
         """Moves the checkpoints newer than `step` (damaged ones skipped on resume, or those a
@@ -309,22 +249,22 @@ class Checkpoints:
         if step is not None and step not in steps:
             raise UserError(f"no checkpoint at step {step} in {self.directory} (there are "
                             f"{', '.join(map(str, sorted(steps)))})")
-        self._skipped: list[int] = []
         return steps if step is None else [step]
 
-    def _damaged(self, candidate: int, err: Exception, asked: int | None) -> None:
-        """A damaged checkpoint: an error when it was asked for by step, else a warning."""
+    def _damaged(self, candidate: int, err: Exception, asked: int | None) -> int:
+        """A damaged checkpoint: an error when it was asked for by step, else a warning; returns
+        the step skipped."""
         reason = first_line(err, 160)
         where = self.directory / str(candidate)
         if asked is not None:
             raise UserError(f"checkpoint {where} is damaged ({reason})") from None
-        self._skipped.append(candidate)
         print(f"warning: checkpoint {where} is damaged ({reason}); skipped it for an older one",
               file=sys.stderr)
+        return candidate
 
-    def _none_intact(self) -> UserError:
+    def _none_intact(self, skipped: list[int]) -> UserError:
         return UserError(f"no intact checkpoint in {self.directory} (damaged: "
-                         f"{', '.join(map(str, self._skipped))})")
+                         f"{', '.join(map(str, skipped))})")
 
     def _check_layout(self, step: int, abstract: TrainState) -> None:
         """Refuses a checkpoint whose state differs from `abstract`'s in any leaf's path or

@@ -28,7 +28,8 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, 
                            TimeRemainingColumn)
 
 from wgan_jax import data, distributed, fid, programs, records, seeds
-from wgan_jax.checkpoint import Checkpoints, check_workdir
+from wgan_jax.checkpoint import Checkpoints
+from wgan_jax.workdirs import check_workdir
 from wgan_jax.lock import WorkdirLock
 from wgan_jax.config import Config
 from wgan_jax.errors import UserError, WriteFailed
