@@ -1,5 +1,6 @@
 """Checkpoints of the whole training state with orbax, for exact resume.
 
+`Checkpoints` reads and writes a workdir's checkpoints; `Best` keeps the best-scoring one.
 A checkpoint holds the `TrainState` pytree (both networks' params and BatchNorm statistics, both
 RMSprop states, the root PRNG key and both update counters) plus, as JSON, the resolved config and
 the dataset's identity. Every random draw is a function of the root key and the counters, so
@@ -15,15 +16,18 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import math
 import shutil
 import sys
 from pathlib import Path
 from typing import Any, Callable, NamedTuple
 
 import jax
+import numpy as np
 import orbax.checkpoint as ocp
 
 from wgan_jax import config as config_lib
+from wgan_jax import records as records_lib
 from wgan_jax.config import Config, StepConfig
 from wgan_jax.errors import UserError, WriteFailed, first_line, write_failed
 from wgan_jax.state import TrainState, abstract
@@ -307,3 +311,42 @@ class Checkpoints:
         finally:
             with contextlib.suppress(Exception):  # the wait has said what went wrong
                 self.manager.close()
+
+
+class Best:
+    """Keeps the checkpoint whose evaluation scored the lowest Fréchet distance so far (the mean
+    over batched runs) in workdir/best_checkpoint/. The state of an evaluation point is donated
+    to the next iteration before its score is back, so `candidate` keeps a device copy until `offer`
+    gets the score. Off without evaluation, and with several processes (only process 0 scores,
+    and a save needs them all)."""
+
+    def __init__(self, workdir: Path, runs_records: list[list[dict]], active: bool):
+        self.checkpoints = Checkpoints(workdir, best=True) if active else None
+        self.best = min(self._scores(runs_records).values(), default=math.inf)
+
+    @staticmethod
+    def _scores(runs_records: list[list[dict]]) -> dict[int, float]:
+        """Mean Fréchet distance over the runs, per evaluated iteration, from each run's
+        metric records."""
+        by_iteration: dict[int, list[float]] = {}
+        for run in runs_records:
+            for record in run:
+                key = records_lib.quality_key(record)  # the averaged generator's, if any
+                if key:
+                    by_iteration.setdefault(record["iteration"], []).append(record[key])
+        return {at: float(np.mean(v)) for at, v in by_iteration.items()
+                if len(v) == len(runs_records)}
+
+    def candidate(self, state):
+        return jax.tree_util.tree_map(jax.numpy.copy, state) if self.checkpoints else None
+
+    def offer(self, state, at: int, runs_records: list[list[dict]], config: Config,
+              identity: dict) -> None:
+        score = self._scores(runs_records).get(at, math.inf)
+        if self.checkpoints and score < self.best:
+            self.best = score
+            self.checkpoints.save(state, at, config, identity, {"fd": score, "iteration": at})
+
+    def close(self) -> None:
+        if self.checkpoints:
+            self.checkpoints.close()

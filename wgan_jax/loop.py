@@ -28,7 +28,7 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, 
                            TimeRemainingColumn)
 
 from wgan_jax import data, distributed, fid, programs, records, seeds
-from wgan_jax.checkpoint import Checkpoints
+from wgan_jax.checkpoint import Best, Checkpoints
 from wgan_jax.workdirs import check_workdir
 from wgan_jax.lock import WorkdirLock
 from wgan_jax.config import Config
@@ -36,7 +36,7 @@ from wgan_jax.errors import UserError, WriteFailed
 from wgan_jax.evaluate import Evaluator
 from wgan_jax.events import require
 from wgan_jax.state import TrainState, abstract, iteration, nonfinite_parts, select
-from wgan_jax.writers import Best, Writer, events_folder, write_summary
+from wgan_jax.writers import Writer, events_folder, write_summary
 
 SAMPLE_COUNT = 25  # a 5x5 grid, like the seed's sample_images
 _COLUMNS = (TextColumn("[bold]WGAN"), BarColumn(), MofNCompleteColumn(), TextColumn("iterations"),
@@ -237,7 +237,7 @@ class _Trainer:
                                    f"{len(writer.records)} complete records up to iteration "
                                    f"{self.start_at}")
             self.writers.append(writer)
-        self.best = Best(self.workdir, self.writers,
+        self.best = Best(self.workdir, [w.records for w in self.writers],
                          bool(self.evaluators) and jax.process_count() == 1)
 
     def _evaluators(self) -> list[Evaluator]:
@@ -341,7 +341,8 @@ class _Trainer:
                 for evaluator, writer, output in zip(self.evaluators, self.writers, outputs):
                     writer.log({"iteration": at, "kind": records.EVAL, **evaluator.finish(output),
                                 "seconds": round(time.perf_counter() - self.clock, 3)})
-            self.best.offer(candidate, at, self.writers, self.config, self.identity)
+            self.best.offer(candidate, at, [w.records for w in self.writers], self.config,
+                                self.identity)
         return finish
 
     def _save(self, states: TrainState, at: int) -> None:

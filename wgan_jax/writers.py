@@ -1,13 +1,11 @@
 """Everything a run writes besides its checkpoints: config.json, metrics.jsonl, sample grids,
-losses.png and TensorBoard events (`Writer`, one per run), the best checkpoint (`Best`), and the
-summary of several runs. Only process 0 of a multi-process run writes; the others keep the
+losses.png and TensorBoard events (`Writer`, one per run), and the summary of several runs. Only process 0 of a multi-process run writes; the others keep the
 records, which every process needs to agree on what happened.
 """
 
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import jax
@@ -16,7 +14,6 @@ import numpy as np
 from wgan_jax import config as config_lib
 from wgan_jax import data, seeds, viz
 from wgan_jax import records as records_lib
-from wgan_jax.checkpoint import Checkpoints
 from wgan_jax.config import Config
 from wgan_jax.errors import UserError, write_failed
 from wgan_jax.events import EventWriter
@@ -92,42 +89,6 @@ class Writer:
                 viz.plot_losses(self.records, self.workdir / "losses.png")
         except OSError as err:
             raise write_failed(f"{self.workdir / 'metrics.jsonl'} or losses.png", err) from None
-
-
-class Best:
-    """Keeps the checkpoint whose evaluation scored the lowest Fréchet distance so far (the mean
-    over batched runs) in workdir/best_checkpoint/. The state of an evaluation point is donated
-    to the next iteration before its score is back, so `candidate` keeps a device copy until `offer`
-    gets the score. Off without evaluation, and with several processes (only process 0 scores,
-    and a save needs them all)."""
-
-    def __init__(self, workdir: Path, writers: list[Writer], active: bool):
-        self.checkpoints = Checkpoints(workdir, best=True) if active else None
-        self.best = min(self._scores(writers).values(), default=math.inf)
-
-    @staticmethod
-    def _scores(writers: list[Writer]) -> dict[int, float]:
-        """Mean Fréchet distance over the runs, per evaluated iteration, from the records."""
-        by_iteration: dict[int, list[float]] = {}
-        for writer in writers:
-            for record in writer.records:
-                key = records_lib.quality_key(record)  # the averaged generator's, if any
-                if key:
-                    by_iteration.setdefault(record["iteration"], []).append(record[key])
-        return {at: float(np.mean(v)) for at, v in by_iteration.items() if len(v) == len(writers)}
-
-    def candidate(self, state):
-        return jax.tree_util.tree_map(jax.numpy.copy, state) if self.checkpoints else None
-
-    def offer(self, state, at: int, writers: list[Writer], config: Config, identity: dict) -> None:
-        score = self._scores(writers).get(at, math.inf)
-        if self.checkpoints and score < self.best:
-            self.best = score
-            self.checkpoints.save(state, at, config, identity, {"fd": score, "iteration": at})
-
-    def close(self) -> None:
-        if self.checkpoints:
-            self.checkpoints.close()
 
 
 def events_folder(workdir: Path, run: int, runs: int) -> Path:
