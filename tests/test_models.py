@@ -270,6 +270,21 @@ def test_labels_reach_both_conditional_networks(arch, shape):
     assert "projection" not in unconditional.init(jax.random.PRNGKey(1), images[0], train=False)["params"]
 
 
+def test_the_label_embedding_starts_as_loud_as_the_noise():
+    """The generator's label embedding starts N(0, 1) like z (its 10 x 100 entries' standard
+    deviation within 0.1 of 1: the sample deviation's own is about 0.022), and the critic's
+    projection starts at zero (an unconditional critic)."""
+    config = Config(conditional=True, num_classes=10).validate()
+    generator, critic = models.build(config)
+    z, labels = jnp.zeros((2, 100)), jnp.zeros(2, jnp.int32)
+    params = generator.init(jax.random.PRNGKey(0), z, train=False, labels=labels)["params"]
+    assert abs(float(np.std(params["label_embedding"]["embedding"])) - 1.0) < 0.1
+    images = jnp.zeros((2, 28, 28, 1))
+    projection = critic.init(jax.random.PRNGKey(1), images, train=False,
+                             labels=labels)["params"]["projection"]["embedding"]
+    assert not np.any(projection)
+
+
 @pytest.mark.slow
 def test_the_projection_terms_gradient_is_the_mean_feature_of_each_class():
     """d mean(D(x, y)) / d E[c] = (1 / B) * sum of the features phi(x_i) of the images labelled
