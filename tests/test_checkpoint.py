@@ -46,13 +46,14 @@ def compilations(config):
 def test_resumed_run_is_bitwise_identical_to_an_uninterrupted_one(tmp_path):
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
     run = dataclasses.replace(RUN, eval_every=2, eval_samples=100)  # evaluation must resume too
+    before = compilations(run)  # the programs are shared with any test of the same program key
     loop.run(run, straight)
     compiled = compilations(run)
     loop.run(dataclasses.replace(run, iterations=2), resumed)
     assert not (resumed / "samples" / "iter_000004.png").exists()
     loop.run(run, resumed, resume=True)
     # run length is not part of the compiled programs: the three runs share one compilation
-    assert compiled == compilations(run) == 2
+    assert compiled == compilations(run) and compiled - before <= 2
 
     a, b = final_state(straight, RUN), final_state(resumed, RUN)
     assert int(a.step) == int(b.step) == 4

@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
-import math
 import signal
 import threading
 import time
@@ -27,16 +26,15 @@ from rich.console import Console
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
                            TimeRemainingColumn)
 
-from wgan_jax import data, distributed, fid, programs, records, seeds
-from wgan_jax.checkpoint import Best, Checkpoints
-from wgan_jax.workdirs import check_workdir
-from wgan_jax.lock import WorkdirLock
+from wgan_jax import data, distributed, programs, records, seeds
+from wgan_jax.checkpoint import SET_ASIDE, Checkpoints
 from wgan_jax.config import Config
 from wgan_jax.errors import UserError, WriteFailed
-from wgan_jax.evaluate import Evaluator
 from wgan_jax.events import require
+from wgan_jax.lock import WorkdirLock
+from wgan_jax.outputs import Outputs
 from wgan_jax.state import TrainState, abstract, iteration, nonfinite_parts, select
-from wgan_jax.writers import Writer, events_folder, write_summary
+from wgan_jax.workdirs import check_workdir
 
 SAMPLE_COUNT = 25  # a 5x5 grid, like the seed's sample_images
 _COLUMNS = (TextColumn("[bold]WGAN"), BarColumn(), MofNCompleteColumn(), TextColumn("iterations"),
@@ -152,8 +150,12 @@ def _run(config: Config, workdir: Path, console: Console, resume: bool,
     config, splits = prepare(config)
     checkpoints = Checkpoints(workdir, config.keep_checkpoints)
     try:
-        trainer = _Trainer(config, workdir, console, splits, checkpoints, mesh)
-        result = trainer.train(trainer.start(resume, resume_from))
+        built = programs.build(config.step(), programs.batching(config), mesh)
+        states = initial_states(checkpoints, built, config, splits.train.identity(),
+                                resume, resume_from)
+        start_at = _start_at(states, checkpoints, config, console, resume)
+        result = _Trainer(config, workdir, console, splits, checkpoints, built,
+                          start_at).train(states)
     except WriteFailed as err:
         with contextlib.suppress(Exception):  # the failure is known; closing must not mask it
             checkpoints.close()
@@ -170,103 +172,67 @@ def _run(config: Config, workdir: Path, console: Console, resume: bool,
     return result
 
 
+def initial_states(checkpoints: Checkpoints, built: programs.Programs, config: Config,
+                   identity: dict, resume: bool, resume_from: int | None) -> TrainState:
+    """The states a run starts from, placed on the mesh: with `resume`, its checkpoint's (at
+    `resume_from`, else the newest intact one), which must have trained on the same data;
+    else fresh ones."""
+    if not resume:
+        return built.place_states(seeds.init_states(config.step()))
+    saved = checkpoints.metadata(resume_from)["dataset"]
+    if saved != identity:
+        raise UserError(f"--resume: the checkpoint was trained on {saved['source']} "
+                        f"{saved['shape']} (sha256 {saved['sha256'][:12]}), not on "
+                        f"{identity['source']} {identity['shape']} (sha256 "
+                        f"{identity['sha256'][:12]})")
+    return checkpoints.restore(abstract(seeds.init_states, config.step(), built.states_sharding),
+                               resume_from)
+
+
+def _start_at(states: TrainState, checkpoints: Checkpoints, config: Config, console: Console,
+              resume: bool) -> int:
+    """The iteration the states are at, which must be below config.iterations; a resume moves
+    the checkpoints newer than it aside."""
+    start_at = iteration(states)
+    if start_at >= config.iterations:
+        raise UserError(f"--resume: the checkpoint is at iteration {start_at}; pass "
+                        f"--iterations above {start_at} to train further")
+    moved = checkpoints.set_aside_after(start_at) if resume else []
+    if moved:
+        console.print(f"Resuming from iteration {start_at}: moved the newer checkpoint(s) "
+                      f"{', '.join(map(str, moved))} to {checkpoints.directory.parent / SET_ASIDE}")
+    return start_at
+
+
 class _Trainer:
-    """The host side of one training run of R runs: its programs, writers, evaluators, and the
-    reads queued behind the iteration in flight."""
+    """The host side of one training run of R runs: its programs, its outputs, and the reads
+    queued behind the iteration in flight."""
 
     def __init__(self, config: Config, workdir: Path, console: Console, splits: data.Splits,
-                 checkpoints: Checkpoints, mesh: jax.sharding.Mesh):
-        self.config, self.workdir, self.console, self.splits = config, workdir, console, splits
-        self.dataset = splits.train
-        self.checkpoints, self.identity = checkpoints, splits.train.identity()
-        self.step_config = config.step()  # what the programs compile: one compilation across resumes
-        self.runs = seeds.run_configs(config)
-        self.programs = programs.build(self.step_config, programs.batching(config), mesh)
-        self.writes = jax.process_index() == 0
+                 checkpoints: Checkpoints, built: programs.Programs, start_at: int):
+        self.config, self.workdir, self.checkpoints = config, workdir, checkpoints
+        self.programs, self.start_at = built, start_at
+        train = splits.train
+        self.images = built.place_data((train.images, train.labels) if config.conditional
+                                       else train.images)
+        self.step_config = config.step()
+        self.identity = splits.train.identity()
+        self.outputs = Outputs(config, workdir, console, splits, start_at,
+                               [str(d) for d in built.mesh.devices.flat])
         self.pending: list[Callable[[], None]] = []  # reads of the iteration in flight
-        self.writers: list[Writer] = []
-        self.evaluators: list[Evaluator] = []
-        self.best: Best | None = None
-        self.start_at = 0  # the iteration training starts from (a resumed checkpoint's)
+        self.progress = Progress(*_COLUMNS, console=console)
+        self.task = self.progress.add_task("train", total=config.iterations, completed=start_at,
+                                           w="-")
         self.clock = time.perf_counter()
-
-    def start(self, resume: bool, resume_from: int | None) -> TrainState:
-        """The states to train: restored from a checkpoint or fresh, placed on the mesh; opens
-        the outputs."""
-        if resume:
-            saved = self.checkpoints.metadata(resume_from)["dataset"]
-            if saved != self.identity:
-                raise UserError(f"--resume: the checkpoint was trained on {saved['source']} "
-                                f"{saved['shape']} (sha256 {saved['sha256'][:12]}), not on "
-                                f"{self.identity['source']} {self.identity['shape']} (sha256 "
-                                f"{self.identity['sha256'][:12]})")
-            target = abstract(seeds.init_states, self.step_config, self.programs.states_sharding)
-            states = self.checkpoints.restore(target, resume_from)
-        else:
-            states = self.programs.place_states(seeds.init_states(self.step_config))
-        self.start_at = iteration(states)
-        if self.start_at >= self.config.iterations:
-            raise UserError(f"--resume: the checkpoint is at iteration {self.start_at}; pass "
-                            f"--iterations above {self.start_at} to train further")
-        moved = self.checkpoints.set_aside_after(self.start_at) if resume else []
-        if moved:
-            self.console.print(f"Resuming from iteration {self.start_at}: moved the newer "
-                               f"checkpoint(s) {', '.join(map(str, moved))} to "
-                               f"{self.workdir / 'set_aside_checkpoints'}")
-        self._open_outputs()
-        return states
-
-    def _open_outputs(self) -> None:
-        """The evaluators, a writer per run (its records up to start_at kept) and the best
-        checkpoint."""
-        config, several = self.config, len(self.runs) > 1
-        if config.eval_every:
-            self.evaluators = self._evaluators()
-        heldout = self.splits.heldout
-        layout = {"mesh_devices": [str(d) for d in self.programs.mesh.devices.flat],
-                  "heldout": self.splits.heldout_note,
-                  "heldout_size": 0 if heldout is None else len(heldout.images)}
-        for i, run in enumerate(self.runs):
-            folder = self.workdir / f"run-{i}" if several else self.workdir
-            record = {**layout, "run": i, "batched_runs": len(self.runs)} if several else layout
-            events = events_folder(self.workdir, i, len(self.runs)) if config.tensorboard else None
-            writer = Writer(folder, run, self.dataset, self.start_at, self.writes, record, events)
-            if writer.damaged:
-                self.console.print(f"{folder / 'metrics.jsonl'}: dropped {writer.damaged} damaged "
-                                   f"line(s) (a write cut off by a crash?); kept the "
-                                   f"{len(writer.records)} complete records up to iteration "
-                                   f"{self.start_at}")
-            self.writers.append(writer)
-        self.best = Best(self.workdir, [w.records for w in self.writers],
-                         bool(self.evaluators) and jax.process_count() == 1)
-
-    def _evaluators(self) -> list[Evaluator]:
-        """An evaluator per run, or none (saying why) where there is nothing to score with."""
-        if self.splits.heldout is None:
-            self.console.print(f"No held-out split ({self.splits.heldout_note}): evaluation off.")
-            return []
-        evaluators = [Evaluator(run, heldout=self.splits.heldout) for run in self.runs]
-        if not evaluators[0].active:
-            self.console.print(f"Evaluation off: no shipped classifier knows {self.config.data}, "
-                               f"and FID is {_fid_off(self.config)}.")
-            return []
-        if not evaluators[0].fid:
-            self.console.print(f"FID {_fid_off(self.config)} during training; python -m "
-                               f"wgan_jax.evaluate {self.workdir} computes it afterwards.")
-        return evaluators
 
     def train(self, states: TrainState) -> dict:
         """Trains from `states` to config.iterations; returns what `run` returns."""
         config, at, unlogged, stopping = self.config, self.start_at, [], False
-        images = self.programs.place_data((self.dataset.images, self.dataset.labels)
-                                          if config.conditional else self.dataset.images)
         fixed_z = self.programs.place_noise(seeds.sample_noise(config, SAMPLE_COUNT))
         try:
-            with Progress(*_COLUMNS, console=self.console) as self.progress, _StopRequest() as stop:
-                self.task = self.progress.add_task("train", total=config.iterations,
-                                                   completed=at, w="-")
+            with self.progress, _StopRequest() as stop:
                 while at < config.iterations:
-                    states, metrics = self.programs.train(states, images)
+                    states, metrics = self.programs.train(states, self.images)
                     self._read_back()  # the previous iteration's, while this one runs
                     at, stopping = at + 1, _stopping(stop, at + 1, config)
                     # every iteration, not only at logs: a run that fails between two logs
@@ -280,7 +246,7 @@ class _Trainer:
                     if due(config.sample_every, at) or stopping:
                         self.pending.append(functools.partial(
                             self._samples, f"iter_{at:06d}", at, self.programs.generate(states, fixed_z)))
-                    if self.evaluators and not stopping and (due(config.eval_every, at) or last):
+                    if self.outputs.evaluators and not stopping and (due(config.eval_every, at) or last):
                         self.pending.append(self._evaluation(states, at))
                     if due(config.checkpoint_every, at) or last:
                         self._save(states, at)
@@ -291,10 +257,11 @@ class _Trainer:
                 raise Interrupted(stop.signum or signal.SIGTERM, at, self.workdir)
             self._samples("final", at, self.programs.generate(states, fixed_z))
         except BaseException:
-            self._close(quietly=True)
+            self.outputs.close(quietly=True)
             raise
-        self._close()
-        return self._result()
+        self.outputs.close()
+        return self.outputs.result(config.iterations - self.start_at,
+                                   time.perf_counter() - self.clock)
 
     def _read_back(self) -> None:
         """Runs the queued reads of the previous iteration."""
@@ -305,8 +272,8 @@ class _Trainer:
     def _log(self, at: int, metrics: list[dict]) -> None:
         """One record per run: each metric's mean over the iterations since the last log."""
         host = jax.device_get(metrics)  # [{name: (R,)}] per iteration
-        several = len(self.runs) > 1
-        for i, (run, writer) in enumerate(zip(self.runs, self.writers)):
+        runs, several = self.outputs.runs, self.outputs.several
+        for i, (run, writer) in enumerate(zip(runs, self.outputs.writers)):
             record = {"iteration": at, "kind": records.TRAIN}
             for name in sorted(host[0]):
                 values = np.array([m[name][i] for m in host])
@@ -319,30 +286,25 @@ class _Trainer:
                 record[name] = float(values.mean())
             record["seconds"] = round(time.perf_counter() - self.clock, 3)
             writer.log(record)
-            if self.config.keras_exact and not several and self.writes:  # the seed's own line
+            if self.config.keras_exact and not several and self.outputs.writes:  # the seed's line
                 print("%d [D loss: %f] [G loss: %f]" % (at - 1, record["seed_d_loss"],
                                                         record["seed_g_loss"]), flush=True)
-        estimate = np.mean([w.records[-1]["wasserstein_estimate"] for w in self.writers])
+        estimate = np.mean([run[-1]["wasserstein_estimate"] for run in self.outputs.records()])
         self.progress.update(self.task, completed=at, w=f"{estimate:.3g}")
 
     def _samples(self, name: str, at: int, images: jax.Array) -> None:
-        grids = np.asarray(images)
-        for writer, grid in zip(self.writers, grids):
-            writer.samples(grid, name, at)
+        self.outputs.samples(name, at, np.asarray(images))
 
     def _evaluation(self, states: TrainState, at: int) -> Callable[[], None]:
         """Dispatches every run's evaluation; returns the read that scores and records them."""
         outputs = [evaluator.dispatch(select(states, i), self.step_config)
-                   for i, evaluator in enumerate(self.evaluators)]
-        candidate = self.best.candidate(states)
+                   for i, evaluator in enumerate(self.outputs.evaluators)]
+        candidate = self.outputs.best.candidate(states)
 
         def finish() -> None:
-            if self.writes:  # the host-side metrics; only process 0 keeps records
-                for evaluator, writer, output in zip(self.evaluators, self.writers, outputs):
-                    writer.log({"iteration": at, "kind": records.EVAL, **evaluator.finish(output),
-                                "seconds": round(time.perf_counter() - self.clock, 3)})
-            self.best.offer(candidate, at, [w.records for w in self.writers], self.config,
-                                self.identity)
+            self.outputs.evaluated(at, outputs, time.perf_counter() - self.clock)
+            self.outputs.best.offer(candidate, at, self.outputs.records(), self.config,
+                                    self.identity)
         return finish
 
     def _save(self, states: TrainState, at: int) -> None:
@@ -351,51 +313,6 @@ class _Trainer:
             raise TrainingDiverged(f"non-finite values in {', '.join(bad)} at iteration {at}"
                                    f"{_last_good(self.checkpoints)}; lower --lr")
         self.checkpoints.save(states, at, self.config, self.identity)
-
-    def _close(self, quietly: bool = False) -> None:
-        """Closes the best checkpoint and the writers; `quietly` while an error is in flight,
-        which says what went wrong."""
-        for close in (self.best.close, *(writer.close for writer in self.writers)):
-            if quietly:
-                with contextlib.suppress(Exception):
-                    close()
-            else:
-                close()
-
-    def _result(self) -> dict:
-        """Prints the run's timing and final numbers; returns the last record, or the summary
-        of several runs."""
-        elapsed, done = time.perf_counter() - self.clock, self.config.iterations - self.start_at
-        several = len(self.runs) > 1
-        timing = (f"done: {done} iterations{f' of {len(self.runs)} runs' if several else ''} in "
-                  f"{elapsed:.1f} s ({1000 * elapsed / done:.1f} ms/iteration incl. compilation "
-                  f"and evaluation)")
-        if not several:
-            last = self.writers[0].final()
-            quality = "".join(f", {k} {v:.4g}" for k, v in records.headline(last).items())
-            self.console.print(f"{timing}, final Wasserstein estimate "
-                               f"{last.get('wasserstein_estimate', math.nan):.4g}{quality}, "
-                               f"outputs in {self.workdir}")
-            return last
-        summary = seeds.summary(self.config, [writer.final() for writer in self.writers])
-        if self.writes:
-            write_summary(self.workdir, summary)
-        self.console.print(f"{timing}, outputs in {self.workdir}/run-*, summary in "
-                           f"{self.workdir / 'summary.md'}")
-        for name, stat in summary["stats"].items():
-            if name == "wasserstein_estimate" or name in records.headline(summary["stats"]):
-                self.console.print(f"  final {name}: {stat['mean']:.4g} +- {stat['std']:.3g} "
-                                   f"(min {stat['min']:.4g}, max {stat['max']:.4g})")
-        return summary
-
-
-def _fid_off(config: Config) -> str:
-    """Why FID is not computed during training, in words."""
-    if config.eval_fid == "off":
-        return "off (eval_fid off)"
-    if not fid.available():
-        return f"not installed ({fid.INSTALL})"
-    return "off on a CPU by default (minutes per evaluation; --set eval_fid=on)"
 
 
 def _stopping(stop: _StopRequest, iteration: int, config: Config) -> bool:
