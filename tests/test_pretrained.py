@@ -60,8 +60,9 @@ def test_an_unknown_name_is_a_one_line_error_naming_the_shipped_ones(tmp_path):
 
 
 @pytest.mark.slow
-def test_the_shipped_mnist_generator_scores_as_its_card_says():
-    generator = pretrained.load("mnist")
+@pytest.mark.parametrize("name", pretrained.names())
+def test_each_shipped_generator_scores_as_its_card_says(name):
+    generator = pretrained.load(name)
     card = generator.card
     assert card.get("data", card.get("dataset")) == "mnist" and card["samples"] == 10000 and card["iterations"] > 0
     scored = pretrained.evaluate(generator)
@@ -71,6 +72,7 @@ def test_the_shipped_mnist_generator_scores_as_its_card_says():
     # ~100x room. Precision and recall are shares of 10,000 images: 1e-3 is ten images.
     for key in ("fd_mnist", "kid_mnist", "classifier_score"):
         assert scored[key] == pytest.approx(card["evaluation"][key], rel=1e-5), key
-    for key in ("precision", "recall"):
+    for key in ("precision", "recall", *(["conditional_accuracy"] if generator.conditional else [])):
         assert scored[key] == pytest.approx(card["evaluation"][key], abs=1e-3), key
     assert scored["fd_mnist"] < 60  # digits: between real ones shifted by 1 and 2 pixels
+    assert ("conditional_accuracy" in scored) == generator.conditional
