@@ -35,6 +35,8 @@ CASES = [
     ("train", ["--workdir", "/proc/wgan-run"], 2, "cannot write to workdir /proc/wgan-run"),
     ("train", ["--workdir", "{empty}", "--resume"], 2, "--resume: no checkpoints in {empty}"),
     ("train", ["--resume"], 2, "--resume needs --workdir"),
+    ("train", ["--workdir", "{out}", "--init-from", "{empty}"], 2, "--init-from: {empty}: no checkpoints folder"),
+    ("train", ["--workdir", "{out}", "--init-from", "{run}:9"], 2, "--init-from: {run} has no checkpoint at step 9 (it has 1, 2)"),
     ("train", ["--config", "{empty}"], 2, "--config {empty}: Is a directory"),
     ("train", ["--config", "{file}/c.json"], 2, "--config {file}/c.json: Not a directory"),
     ("train", ["--config", "{file}"], 2, "--config {file}: not JSON"),

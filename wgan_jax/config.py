@@ -263,6 +263,12 @@ class RunConfig:
         "auto", "runs", "how the runs on one device train: vmap (one program, every kernel takes "
         "all runs at once), loop (the single-run step applied to each run in turn) or auto (loop "
         "on CPU, vmap elsewhere)", choices=("auto", "vmap", "loop"))
+    init_from: str = knob(
+        "", "runs", "start from another run's networks instead of fresh ones (fine-tuning): "
+        "WORKDIR (its newest checkpoint), WORKDIR:ITERATION or WORKDIR:best. Optimizer states and "
+        "the averaged generator follow; seeds, learning rates, clip and counters are this run's. "
+        "A conditional run may start from an unconditional one: the label starts with no effect",
+        metavar="WORKDIR[:STEP]")
 
     data: str = knob(
         "mnist", "data", "training images: mnist (bundled), fashion_mnist, a folder of pictures "

@@ -26,7 +26,7 @@ from rich.console import Console
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
                            TimeRemainingColumn)
 
-from wgan_jax import data, distributed, programs, records, seeds
+from wgan_jax import data, distributed, programs, records, seeds, warmstart
 from wgan_jax.checkpoint import SET_ASIDE, Checkpoints
 from wgan_jax.config import Config
 from wgan_jax.errors import UserError, WriteFailed
@@ -176,9 +176,10 @@ def initial_states(checkpoints: Checkpoints, built: programs.Programs, config: C
                    identity: dict, resume: bool, resume_from: int | None) -> TrainState:
     """The states a run starts from, placed on the mesh: with `resume`, its checkpoint's (at
     `resume_from`, else the newest intact one), which must have trained on the same data;
-    else fresh ones."""
+    else fresh ones, with config.init_from's networks when given."""
     if not resume:
-        return built.place_states(seeds.init_states(config.step()))
+        return built.place_states(warmstart.initial_states(config) if config.init_from
+                                  else seeds.init_states(config.step()))
     saved = checkpoints.metadata(resume_from)["dataset"]
     if saved != identity:
         raise UserError(f"--resume: the checkpoint was trained on {saved['source']} "
