@@ -286,9 +286,10 @@ def test_the_label_embedding_starts_as_loud_as_the_noise():
 
 
 @pytest.mark.slow
-def test_the_projection_terms_gradient_is_the_mean_feature_of_each_class():
-    """d mean(D(x, y)) / d E[c] = (1 / B) * sum of the features phi(x_i) of the images labelled
-    c, by hand, on a tiny critic (the unconditional part does not depend on E)."""
+def test_the_projection_terms_gradient_is_each_class_against_the_mean_of_all():
+    """D(x, y) = psi(phi(x)) + <E[y] - mean_c E[c], phi(x)>, so d mean(D) / d E[c] = (1 / B) *
+    (sum of the features phi(x_i) of the images labelled c - (1 / C) * sum of all), by hand, on
+    a tiny critic (the unconditional part does not depend on E)."""
     critic = models.Critic(channels=(2, 3), dropout=0.0, norm="none", num_classes=3)
     x = jax.random.uniform(jax.random.PRNGKey(0), (5, 8, 8, 1), minval=-1, maxval=1)
     labels = jnp.array([0, 2, 2, 0, 2])
@@ -299,7 +300,13 @@ def test_the_projection_terms_gradient_is_the_mean_feature_of_each_class():
                            mutable=["intermediates"])
     features = np.asarray(sown["intermediates"]["features"][0], np.float64)
     grad = jax.grad(lambda p: critic.apply({"params": p}, x, train=False, labels=labels).mean())(params)
-    expected = np.stack([features[np.asarray(labels) == c].sum(0) / 5 for c in range(3)])
+    expected = np.stack([(features[np.asarray(labels) == c].sum(0) - features.sum(0) / 3) / 5
+                         for c in range(3)])
     np.testing.assert_allclose(np.asarray(grad["projection"]["embedding"]), expected,
-                               rtol=1e-5, atol=1e-7)
-    assert not np.any(expected[1])  # class 1 is absent: its embedding gets no gradient
+                               rtol=1e-5, atol=1e-6)
+    # what every class shares gets no gradient: moving all embeddings alike changes no score
+    np.testing.assert_allclose(expected.sum(0), 0.0, atol=1e-12)
+    shifted = {**params, "projection": {"embedding": params["projection"]["embedding"] + 0.5}}
+    np.testing.assert_allclose(critic.apply({"params": shifted}, x, train=False, labels=labels),
+                               critic.apply({"params": params}, x, train=False, labels=labels),
+                               rtol=1e-6, atol=1e-6)

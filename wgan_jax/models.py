@@ -273,14 +273,20 @@ def with_label(z: jnp.ndarray, labels: jnp.ndarray | None, num_classes: int) -> 
 def projected(critic: nn.Module, scores: jnp.ndarray, features: jnp.ndarray,
               labels: jnp.ndarray | None) -> jnp.ndarray:
     """A conditional critic's scores: the unconditional score plus the projection term
-    <embed(y), features(x)> of Miyato and Koyama (2018), its embedding starting at zero (the
-    critic starts unconditional) and clipped with every other critic weight. Unconditional:
-    the scores unchanged. The features are sown as intermediates (tests read them)."""
+    <embed(y) - mean_c embed(c), features(x)> of Miyato and Koyama (2018), its embedding starting
+    at zero (the critic starts unconditional) and clipped with every other critic weight.
+    Unconditional: the scores unchanged. The features are sown as intermediates (tests read them).
+
+    Centred because of the clip: uncentred, every class's embedding also learned the real-vs-fake
+    direction the unconditional score already holds, which filled the clip range (a run's
+    embedding: mean over classes 0.089 of the bound 0.1, correlation 0.97 with the score's
+    kernel, class-specific spread 0.015) and left the label almost no say (docs/quality.md)."""
     if not critic.num_classes:
         return scores
     critic.sow("intermediates", "features", features)
-    embedding = nn.Embed(critic.num_classes, features.shape[-1], name="projection",
-                         embedding_init=nn.initializers.zeros_init())(labels)
+    embed = nn.Embed(critic.num_classes, features.shape[-1], name="projection",
+                     embedding_init=nn.initializers.zeros_init())
+    embedding = embed(labels) - jnp.mean(embed(jnp.arange(critic.num_classes)), axis=0)
     return scores + jnp.sum(embedding.astype(features.dtype) * features, axis=-1, keepdims=True)
 
 
