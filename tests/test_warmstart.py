@@ -105,6 +105,7 @@ def test_other_networks_are_one_line_naming_what_differs(tiny_run, change, messa
         initial_states(dataclasses.replace(TINY, init_from=str(tiny_run), **change))
 
 
+@pytest.mark.slow
 def test_a_run_from_train_py_records_where_it_started_and_trains(tiny_run, tmp_path):
     workdir = tmp_path / "tuned"
     loop.run(dataclasses.replace(TINY, iterations=1, conditional=True, init_from=str(tiny_run)),
