@@ -27,10 +27,13 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 from wgan_jax import config as config_lib
+from wgan_jax import paths
 from wgan_jax import records as records_lib
 from wgan_jax.config import Config, StepConfig
 from wgan_jax.errors import UserError, WriteFailed, first_line, write_failed
 from wgan_jax.state import TrainState, abstract
+
+paths.literal_glob_base()
 
 
 # Where a run keeps the checkpoint whose evaluation scored best (lowest Fréchet distance).

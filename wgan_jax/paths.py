@@ -1,0 +1,39 @@
+"""A user's path is a name, never a pattern.
+
+etils' `epath.Path.glob(pattern)` (under orbax) joins the folder and the pattern into one string
+and hands it to Python's `glob.glob`, so the folder's own `[`, `]`, `*` and `?` become wildcards:
+in a workdir named `runs/[exp1]` orbax's listing of a checkpoint's per-process OCDBT folders found
+nothing, it skipped the merge of their manifests without an error, and every checkpoint then read
+as damaged ("no arrays listed"). `literal_glob_base()` makes `glob` take the folder literally and
+only the pattern as a pattern; orbax is otherwise untouched. tests/test_paths.py checks a workdir
+of each special character end to end.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from collections.abc import Iterator
+
+from etils import epath
+
+# The class that defines glob for both PosixGPath and WindowsGPath (etils has no public hook).
+_GPATH = epath.gpath._GPath  # noqa: SLF001
+_ORIGINAL_GLOB = _GPATH.glob
+
+
+def _glob(self, pattern: str) -> Iterator:
+    """GPath.glob with the folder escaped, for local paths (remote ones keep their own rules)."""
+    base = self._path_str
+    if "://" in base:
+        yield from _ORIGINAL_GLOB(self, pattern)
+        return
+    if "**" in pattern:
+        raise NotImplementedError(f"recursive `**` patterns are not supported: {pattern!r}")
+    for found in glob.glob(os.path.join(glob.escape(base), pattern)):
+        yield self._new(found)
+
+
+def literal_glob_base() -> None:
+    """Installs the escaped glob on etils' path class (idempotent)."""
+    _GPATH.glob = _glob
