@@ -11,20 +11,9 @@ import sys
 from pathlib import Path
 
 import jax
-from rich.console import Console
-
 from wgan_jax import config as config_lib
-from wgan_jax import distributed, events, loop, models, steps, workdirs
+from wgan_jax import distributed, estimates, events, loop, platform, terminal, workdirs
 from wgan_jax.errors import ArgumentParser, UserError, run_command, writable_folder
-
-# Seconds per generator iteration on 2 x86-64 cores = BASE + PER_GFLOP[arch] * GFLOP per iteration,
-# and seconds per image through FID's Inception network, fitted to the measurements in
-# benchmarks/NOTES.md ("CPU notice"). Only used to tell a CPU user roughly how long a run will take
-# before it starts.
-CPU_SECONDS_BASE, CPU_REFERENCE_CORES = 0.134, 2
-CPU_SECONDS_PER_GFLOP = {"seed": 0.00343, "dcgan": 0.0182}
-CPU_SECONDS_PER_FID_IMAGE = 0.28
-
 
 def build_parser() -> ArgumentParser:
     """The flags: one per config field (generated from the field's group, meaning and type in
@@ -166,23 +155,6 @@ def use_compile_cache(folder: Path) -> None:
     jax.config.update("jax_compilation_cache_dir", str(folder))
 
 
-def cpu_notice(config: config_lib.Config) -> str | None:
-    """On a CPU-only machine, a rough time estimate and a pointer to the quick preset."""
-    if jax.default_backend() != "cpu":
-        return None
-    cores = os.cpu_count() or 1
-    gflop = models.flops_per_iteration(config, steps.mean_critic_updates(config)) / 1e9
-    seconds = config.iterations * (CPU_SECONDS_BASE + CPU_SECONDS_PER_GFLOP[config.arch] * gflop)
-    if config.eval_every and config.eval_fid == "on":
-        evaluations = config.iterations // config.eval_every + 1
-        seconds += evaluations * config.eval_samples * CPU_SECONDS_PER_FID_IMAGE
-    seconds *= CPU_REFERENCE_CORES / min(cores, 16)
-    quick = config.preset != "quick" and config.data == "mnist"
-    hint = "; `--preset quick` draws digits in under 10 minutes" if quick else ""
-    return (f"No GPU/TPU found: training on {cores} CPU core(s) will take roughly "
-            f"{max(1, round(seconds / 60))} minutes{hint}.")
-
-
 def train(args: argparse.Namespace) -> int:
     """Sets up what the flags ask for and trains; a signal's stop is its own exit status."""
     args.resume = args.resume or args.resume_from is not None
@@ -197,10 +169,10 @@ def train(args: argparse.Namespace) -> int:
         config = build_config(args, workdir)
         if config.tensorboard:
             events.require()
-        console = Console(stderr=True)
-        notice = cpu_notice(config)
-        if notice:
-            console.print(notice)
+        console = terminal.console()
+        for notice in (platform.accelerator_hint(), estimates.cpu_notice(config)):
+            if notice:
+                console.print(notice)
         loop.run(config, workdir, console, resume=args.resume, resume_from=args.resume_from)
     except loop.Interrupted as stop:
         print(str(stop), file=sys.stderr)

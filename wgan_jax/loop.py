@@ -26,7 +26,7 @@ from rich.console import Console
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
                            TimeRemainingColumn)
 
-from wgan_jax import data, distributed, programs, records, seeds, warmstart
+from wgan_jax import data, distributed, programs, records, seeds, terminal, warmstart
 from wgan_jax.checkpoint import SET_ASIDE, Checkpoints
 from wgan_jax.config import Config
 from wgan_jax.errors import UserError, WriteFailed
@@ -117,7 +117,7 @@ def run(config: Config, workdir: str | Path, console: Console | None = None,
     in summary.json and summary.md). In a multi-process run every process calls this, and only
     process 0 writes (checkpoints are written by orbax for all)."""
     writes = jax.process_index() == 0
-    console = console if console is not None and writes else Console(stderr=True, quiet=not writes)
+    console = console if console is not None and writes else terminal.console(quiet=not writes)
     workdir = Path(workdir)
     if config.tensorboard:
         require()

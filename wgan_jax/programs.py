@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from wgan_jax import steps
+from wgan_jax import platform, steps
 from wgan_jax.config import Config, StepConfig
 from wgan_jax.errors import UserError
 from wgan_jax.state import TrainState, select
@@ -55,7 +55,7 @@ def batching(config: Config) -> str:
     """"vmap" or "loop": the config's seed_batching, with "auto" decided per backend."""
     if config.seed_batching != "auto":
         return config.seed_batching
-    return "loop" if jax.default_backend() == "cpu" else "vmap"
+    return "loop" if platform.on_cpu() else "vmap"
 
 
 @dataclasses.dataclass(frozen=True)

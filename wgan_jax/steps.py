@@ -30,7 +30,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from wgan_jax import losses, models, optim
+from wgan_jax import losses, models, optim, platform
 from wgan_jax.config import Config
 from wgan_jax.data import to_unit_range
 from wgan_jax.state import BN_STATS, CRITIC, GENERATOR, PENALTY, NetState, TrainState, stream
@@ -209,7 +209,7 @@ def critic_unroll(config: Config) -> int:
     """The critic scan's unroll factor: the config's, else full on CPU and none elsewhere."""
     if config.critic_unroll:
         return config.critic_unroll
-    return config.n_critic if jax.default_backend() == "cpu" else 1
+    return config.n_critic if platform.on_cpu() else 1
 
 
 def _critic_steps(state: TrainState, data: jax.Array, config: Config,
