@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from wgan_jax import data
+from wgan_jax import batches, data
 from wgan_jax.errors import ArgumentParser, UserError, run_command, writable_folder
 
 # Datasets with a shipped classifier, and the test accuracy each must reach.
@@ -104,21 +104,22 @@ def _forward(params, images: jax.Array) -> tuple[jax.Array, jax.Array]:
     return jax.nn.softmax(logits), features
 
 
-def classify(params, images: jax.Array | np.ndarray) -> tuple[jax.Array, jax.Array]:
+def classify(params, images: jax.Array | np.ndarray, advance: batches.Advance | None = None
+             ) -> tuple[jax.Array, jax.Array]:
     """Class probabilities (N, 10) and features (N, 128) of images in [-1, 1] (float) or uint8,
-    as device arrays, computed in fixed-size batches (one compilation for any N)."""
+    as device arrays, computed in fixed-size batches (one compilation for any N); `advance`: a
+    progress bar's."""
     images = jnp.asarray(images)
     if images.dtype == jnp.uint8:
         images = data.to_unit_range(images)
-    count = images.shape[0]
-    padded = jnp.pad(images, ((0, -count % EVAL_BATCH), (0, 0), (0, 0), (0, 0)))
-    outputs = [_forward(params, padded[i:i + EVAL_BATCH]) for i in range(0, len(padded), EVAL_BATCH)]
-    return tuple(jnp.concatenate([o[j] for o in outputs])[:count] for j in (0, 1))
+    return batches.apply(functools.partial(_forward, params), images, batch=EVAL_BATCH,
+                         advance=advance)
 
 
-def predict(params, images: jax.Array | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def predict(params, images: jax.Array | np.ndarray, advance: batches.Advance | None = None
+            ) -> tuple[np.ndarray, np.ndarray]:
     """`classify`, brought to the host."""
-    probs, features = classify(params, images)
+    probs, features = classify(params, images, advance)
     return np.asarray(probs), np.asarray(features)
 
 

@@ -22,30 +22,34 @@ import json
 import math
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
-from wgan_jax import classifier, data, fid, metrics, records, steps, viz
+from wgan_jax import (batches, classifier, data, estimates, fid, metrics, platform, records, steps,
+                      terminal, viz)
 from wgan_jax import config as config_lib
 from wgan_jax.config import Config
 from wgan_jax.errors import ArgumentParser, UserError, run_command, writable_folder
 from wgan_jax.state import EVAL, TrainState, select, stream
 
 GENERATE_BATCH = classifier.EVAL_BATCH
+# (description, total) -> a progress bar's advance; terminal.Phases.track.
+Track = Callable[[str, int], batches.Advance]
 
-def wants_fid(config: Config, offline: bool = False) -> bool:
-    """Whether evaluations of `config` compute FID: eval_fid "on" (the extra must be installed),
-    "off", or "auto": where the extra is installed, except during training on a CPU, where it
-    costs minutes per evaluation (`offline`: evaluating a finished run, where it is wanted)."""
-    if config.eval_fid == "off":
+
+def wants_fid(setting: str) -> bool:
+    """Whether an evaluation computes FID: "on" (the weights must be installed), "off", or
+    "auto": where the weights are installed and JAX has a GPU or TPU (on a CPU the Inception
+    network takes about half an hour per 10,000 images; `--fid on` asks for it anyway)."""
+    if setting == "off":
         return False
-    if config.eval_fid == "on":
+    if setting == "on":
         fid.require()
         return True
-    return fid.available() and (offline or jax.default_backend() != "cpu")
+    return fid.available() and not platform.on_cpu()
 
 
 def memory_bytes() -> int:
@@ -74,12 +78,14 @@ class Evaluator:
     """
 
     def __init__(self, config: Config, samples: int | None = None,
-                 heldout: data.Dataset | None = None, use_fid: bool | None = None):
+                 heldout: data.Dataset | None = None, use_fid: bool | None = None,
+                 track: Track | None = None):
         self.heldout = heldout if heldout is not None else \
             data.load(config.data, "heldout", config.data_options())
         self.name = data.known_classifier(self.heldout)
         self.params = classifier.load(self.name) if self.name else None
-        self.fid = wants_fid(config) if use_fid is None else use_fid
+        self.fid = wants_fid(config.eval_fid) if use_fid is None else use_fid
+        self.track = track
         self.samples = samples or config.eval_samples
         limit = max_samples(config.image_shape or self.heldout.images.shape[1:], self.fid)
         if self.samples > limit:
@@ -108,38 +114,45 @@ class Evaluator:
         """The classes a conditional generator is asked for, in turn (None: unconditional)."""
         return steps.balanced_labels(len(self.z), config)
 
+    def _bar(self, description: str, total: int) -> batches.Advance | None:
+        return self.track(description, total) if self.track is not None else None
+
     def images(self, variables: dict, config: Config) -> jax.Array:
         """The evaluation images (samples, H, W, C) in [-1, 1] of generator `variables`."""
-        labels = self.labels(config)
-        images = [steps.draw(variables, self.z[i:i + GENERATE_BATCH], config,
-                             None if labels is None else labels[i:i + GENERATE_BATCH])
-                  for i in range(0, len(self.z), GENERATE_BATCH)]
-        return jnp.concatenate(images)[:self.samples]
+        images = batches.generate(variables, config, self.z, self.labels(config), GENERATE_BATCH,
+                                  self._bar("generating samples", len(self.z)))
+        return images[:self.samples]
 
     def generate(self, state: TrainState, config: Config, averaged: bool = True) -> jax.Array:
         """The evaluation images of a training state, on the device: the averaged generator's
         when config.ema is on (unless `averaged` is False)."""
         return self.images(steps.variables_of(state, config, averaged), config)
 
-    def dispatch(self, state: TrainState, config: Config) -> dict[str, jax.Array]:
-        """The outputs `finish` scores, of the images `generate` draws; with generator averaging
-        on and a classifier, also the classifier features of the trained (raw) generator's."""
-        outputs = self.dispatch_images(self.generate(state, config), self.labels(config))
+    def dispatch(self, state: TrainState, config: Config, images: jax.Array | None = None
+                 ) -> dict[str, jax.Array]:
+        """The outputs `finish` scores, of the images `generate` draws (or `images`, drawn so
+        already); with generator averaging on and a classifier, also the classifier features of
+        the trained (raw) generator's."""
+        if images is None:
+            images = self.generate(state, config)
+        outputs = self.dispatch_images(images, self.labels(config))
         if config.ema and self.params is not None:
             raw = self.generate(state, config, averaged=False)
             outputs["raw_features"] = classifier.classify(self.params, raw)[1]
         return outputs
 
-    def dispatch_images(self, images: jax.Array | np.ndarray, labels: jax.Array | None = None
-                        ) -> dict[str, jax.Array]:
+    def dispatch_images(self, images: jax.Array | np.ndarray, labels: jax.Array | None = None,
+                        of: str = "samples") -> dict[str, jax.Array]:
         """Class probabilities and features, and Inception features, of images in [-1, 1] or
         uint8, as device arrays; with the `labels` a conditional generator was asked for, also
-        those (the conditional accuracy needs them)."""
+        those (the conditional accuracy needs them). `of` names the images on progress bars."""
         outputs = {} if labels is None else {"requested": labels[:len(images)]}
         if self.params is not None:
-            outputs["probs"], outputs["features"] = classifier.classify(self.params, images)
+            outputs["probs"], outputs["features"] = classifier.classify(
+                self.params, images, self._bar(f"classifier features of {of}", len(images)))
         if self.fid:
-            outputs["fid_features"] = fid.features(images)
+            outputs["fid_features"] = fid.features(
+                images, self._bar(f"Inception features of {of}", len(images)))
         return outputs
 
     def finish(self, outputs: dict[str, jax.Array]) -> dict:
@@ -148,7 +161,7 @@ class Evaluator:
         host = {k: np.asarray(v) for k, v in outputs.items()}
         result = {}
         if "probs" in host:  # the real side is computed on first use, and once per process
-            real = _classifier_reference(self.name, self.params, self.heldout)
+            real = _classifier_reference(self.name, self.params, self.heldout, self._bar)
             result.update(metrics.all_metrics(real, host["features"], host["probs"], self.name))
             if "raw_features" in host:
                 result[f"fd_{self.name}_raw"] = metrics.frechet_distance(
@@ -156,24 +169,31 @@ class Evaluator:
             if "requested" in host:
                 result.update(metrics.conditional_accuracy(host["probs"], host["requested"]))
         if "fid_features" in host:
-            result["fid"] = fid.fid(fid.reference(self.heldout.images), host["fid_features"])
+            images = self.heldout.images
+            advance = None if fid.reference_cached(images) else self._bar(
+                f"Inception features of {self.heldout.name} (cached after)", len(images))
+            result["fid"] = fid.fid(fid.reference(images, advance), host["fid_features"])
         return result
 
     def floor(self, train: data.Dataset) -> dict:
         """The same metrics for the first `samples` real training images in place of generated
         ones: what a perfect generator would reach."""
-        return self.finish(self.dispatch_images(train.images[:self.samples]))
+        return self.finish(self.dispatch_images(train.images[:self.samples],
+                                                of="real training images"))
 
 
 _CLASSIFIER_REFERENCES: dict[tuple[str, str], metrics.Reference] = {}
 
 
-def _classifier_reference(name: str, params, heldout: data.Dataset) -> metrics.Reference:
+def _classifier_reference(name: str, params, heldout: data.Dataset,
+                          bar: Callable[[str, int], batches.Advance | None] = lambda *_: None
+                          ) -> metrics.Reference:
     """The held-out split's classifier features and what the metrics need of them, once per
     process."""
     key = (name, heldout.sha256)
     if key not in _CLASSIFIER_REFERENCES:
-        _, features = classifier.predict(params, heldout.images)
+        advance = bar(f"classifier features of {heldout.name}", len(heldout.images))
+        _, features = classifier.predict(params, heldout.images, advance)
         _CLASSIFIER_REFERENCES[key] = metrics.Reference.of(features)
     return _CLASSIFIER_REFERENCES[key]
 
@@ -214,10 +234,12 @@ def _load_run(workdir: Path, step: int | str | None = None
 
 
 def report(workdir: str | Path, samples: int | None = None, step: int | str | None = None,
-           reference: str = "heldout") -> dict:
+           reference: str = "heldout", use_fid: str = "auto",
+           announce: Callable[[Evaluator, Config], None] | None = None) -> dict:
     """Evaluates a run's checkpoint (`step`: an iteration, "best", else the latest) against its
     held-out split (or, with `reference` "train", its training split); writes report.md,
-    report.json and report/*.png into the workdir. Returns the report dict."""
+    report.json and report/*.png into the workdir. Returns the report dict. `use_fid`: "auto"
+    (not on a CPU), "on" or "off"; `announce` is called with the evaluator before the work."""
     workdir = Path(workdir)
     config, state, history = _load_run(workdir, step)
     splits = data.load_splits(config.data, config.data_options())
@@ -225,14 +247,16 @@ def report(workdir: str | Path, samples: int | None = None, step: int | str | No
     if against is None:
         raise UserError(f"{config.data} has no held-out split ({splits.heldout_note}); pass "
                         f"--reference train to evaluate against the training images")
-    evaluator = Evaluator(config, samples, against, use_fid=wants_fid(config, offline=True))
+    evaluator = Evaluator(config, samples, against, use_fid=wants_fid(use_fid))
     if not evaluator.active:
-        raise UserError(f"nothing to evaluate {config.data} with: FID needs the optional "
-                        f"extra ({fid.INSTALL}), and no shipped classifier knows this data")
+        raise UserError(nothing_to_measure(config, evaluator, use_fid))
     writable_folder(workdir / "report", "the report folder")  # before minutes of evaluation
-    outputs = evaluator.dispatch(state, config)
+    if announce is not None:
+        announce(evaluator, config)
+    images = evaluator.generate(state, config)
+    outputs = evaluator.dispatch(state, config, images)
     final = evaluator.finish(outputs)
-    images = np.asarray(evaluator.generate(state, config))
+    images = np.asarray(images)
     figures = workdir / "report"
     viz.save_grid(images[:100], figures / "samples.png", rows=10, cols=10)
     viz.plot_training(history, figures / "curves.png")
@@ -250,6 +274,21 @@ def report(workdir: str | Path, samples: int | None = None, step: int | str | No
     (workdir / "report.json").write_text(json.dumps(result, indent=2) + "\n")
     (workdir / "report.md").write_text(_report_markdown(result))
     return result
+
+
+def no_classifier(heldout: data.Dataset) -> str:
+    """Why no shipped classifier scores against `heldout`, truly: what they read."""
+    shape = "x".join(map(str, heldout.images.shape[1:]))
+    return (f"the shipped classifiers read the MNIST and Fashion-MNIST test sets as they ship "
+            f"(28x28x1), and the held-out images here are {shape} ({heldout.name})")
+
+
+def nothing_to_measure(config: Config, evaluator: Evaluator, use_fid: str) -> str:
+    """Why an evaluation has nothing to score with: no classifier, and why FID is off."""
+    why_fid = ("FID is off on a CPU unless asked for (--fid on)" if use_fid == "auto"
+               and fid.available() else "FID is off (--fid off)" if use_fid == "off"
+               else f"FID needs the Inception weights: {fid.INSTALL}")
+    return f"nothing to evaluate {config.data} with: {no_classifier(evaluator.heldout)}; {why_fid}"
 
 
 def _rows(record: dict) -> list[tuple[str, str]]:
@@ -355,6 +394,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reference", choices=("heldout", "train"), default="heldout",
                         help="real images to measure against: the held-out split (a test split, "
                              "or a share of a folder never trained on) or the training split")
+    parser.add_argument("--fid", choices=("auto", "on", "off"), default="auto",
+                        help="the standard FID: auto (where its weights are installed and JAX "
+                             "has a GPU or TPU; on a CPU it takes about half an hour per 10,000 "
+                             "images), on, or off")
     args = parser.parse_args(argv)
     return run_command(lambda: _command(args))
 
@@ -369,7 +412,17 @@ def _command(args) -> None:
     from wgan_jax.checkpoint import parse_step
 
     step = None if args.step is None else parse_step(args.step)
-    result = report(args.workdirs[0], args.samples, step, args.reference)
+    console = terminal.console()
+    hint = platform.accelerator_hint()
+    if hint:
+        console.print(hint)
+    with terminal.Phases(console) as phases:
+        def announce(evaluator: Evaluator, config: Config) -> None:
+            evaluator.track = phases.track
+            console.print(f"Evaluating {args.workdirs[0]}: "
+                          f"{estimates.evaluation_plan(evaluator, config, args.fid)}")
+
+        result = report(args.workdirs[0], args.samples, step, args.reference, args.fid, announce)
     scores = ", ".join(f"{key} {result['metrics'][key]:.4g} (real train images: "
                        f"{result['real_train_images'][key]:.4g})"
                        for key in ("fid", records.quality_key(result["metrics"]))

@@ -342,14 +342,18 @@ def _dcgan_flops(config: Config) -> tuple[int, int]:
     return gen, critic + 16 * width
 
 
+def forward_macs(config: Config) -> tuple[int, int]:
+    """Multiply-adds of one image through the generator and through the critic."""
+    return (_dcgan_flops if config.arch == "dcgan" else _seed_flops)(config)
+
+
 def flops_per_iteration(config: Config, critic_updates: float | None = None) -> float:
     """Multiply-adds x 2 of one generator iteration (forward and backward counted as 3 forwards)
     with `critic_updates` critic updates (default: n_critic).
 
     Convolutions and dense layers only; used to estimate run time before a run starts.
     """
-    gen, critic = (_dcgan_flops if config.arch == "dcgan" else _seed_flops)(config)
-    gen, critic = 2 * gen, 2 * critic
+    gen, critic = (2 * macs for macs in forward_macs(config))
     batch = config.batch_size
     # Critic step: G forward, critic forward+backward on two batches. Generator step: G and
     # critic forward+backward.

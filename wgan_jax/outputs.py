@@ -15,7 +15,7 @@ from rich.console import Console
 from wgan_jax import data, fid, records, seeds
 from wgan_jax.checkpoint import Best
 from wgan_jax.config import Config
-from wgan_jax.evaluate import Evaluator
+from wgan_jax.evaluate import Evaluator, no_classifier
 from wgan_jax.writers import Writer, events_folder, write_summary
 
 
@@ -111,7 +111,7 @@ def _evaluators(config: Config, workdir: Path, console: Console, splits: data.Sp
         return []
     evaluators = [Evaluator(run, heldout=splits.heldout) for run in runs]
     if not evaluators[0].active:
-        console.print(f"Evaluation off: no shipped classifier knows {config.data}, and FID is "
+        console.print(f"Evaluation off: {no_classifier(splits.heldout)}; FID is "
                       f"{_fid_off(config)}.")
         return []
     if not evaluators[0].fid:

@@ -27,7 +27,7 @@ import jax
 import numpy as np
 
 from wgan_jax import config as config_lib
-from wgan_jax import records, steps
+from wgan_jax import estimates, records, steps, terminal
 from wgan_jax.config import Config
 from wgan_jax.errors import ArgumentParser, UserError, run_command, writable_folder
 from wgan_jax.state import init_state, select
@@ -95,11 +95,12 @@ def _variables_template(config: Config) -> dict:
 
 def export(workdir: str | Path, name: str, step: int | None = None, samples: int = 10000,
            command: str = "", where: Path | None = None, averaged: bool = True,
-           fid: str | None = None) -> dict:
+           fid: str | None = None, announce=None) -> dict:
     """Evaluates a run's generator (its checkpoint at `step`, the latest by default; the
     averaged one where the run kept an average, unless `averaged` is False) and writes it with
     its card as generator `name`; returns the card. `fid` ("auto", "on", "off"; None: the run's
-    eval_fid) says whether the card has FID; auto: where the extra is installed."""
+    eval_fid) says whether the card has FID; auto: where its weights are installed, not on a
+    CPU. `announce` is called with the evaluator and config before the evaluation."""
     from wgan_jax.checkpoint import read_states  # orbax and the evaluation only to export
     from wgan_jax.evaluate import Evaluator, wants_fid
     from wgan_jax.seeds import init_states
@@ -114,8 +115,9 @@ def export(workdir: str | Path, name: str, step: int | None = None, samples: int
         raise UserError(f"{workdir} holds {config.seeds} batched runs; export one run")
     state, averaged = select(states, 0), averaged and bool(config.ema)
     variables = jax.device_get(steps.variables_of(state, config.step(), averaged))
-    evaluator = Evaluator(config, samples, use_fid=wants_fid(
-        dataclasses.replace(config, eval_fid=fid or config.eval_fid), offline=True))
+    evaluator = Evaluator(config, samples, use_fid=wants_fid(fid or config.eval_fid))
+    if announce is not None:
+        announce(evaluator, config)
     images = evaluator.images(variables, config.step())
     record = evaluator.finish(evaluator.dispatch_images(images, evaluator.labels(config.step())))
     card = {"name": name, "data": config.data, "iterations": int(state.step),
@@ -153,15 +155,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--raw", action="store_true",
                         help="ship the trained generator, not the run's average")
     parser.add_argument("--fid", choices=("auto", "on", "off"),
-                        help="FID on the card (auto: where the optional extra is installed; on "
-                             "a CPU about half an hour per 10,000 images; default: the run's "
-                             "eval_fid)")
+                        help="FID on the card (auto: where its weights are installed and JAX "
+                             "has a GPU or TPU; on a CPU about an hour per 10,000 samples and "
+                             "their reference; default: the run's eval_fid)")
     args = parser.parse_args(argv)
     where = Path(args.out) if args.out else folder()
 
     def body():
-        card = export(args.workdir, args.name, args.step, args.samples, args.command, where,
-                      averaged=not args.raw, fid=args.fid)
+        console = terminal.console()
+        with terminal.Phases(console) as phases:
+            def announce(evaluator, config) -> None:
+                evaluator.track = phases.track
+                console.print(estimates.evaluation_plan(evaluator, config, args.fid or "auto",
+                                                        floor=False))
+
+            card = export(args.workdir, args.name, args.step, args.samples, args.command, where,
+                          averaged=not args.raw, fid=args.fid, announce=announce)
         scores = ", ".join(f"{k} {v:.4g}" for k, v in records.headline(card["evaluation"]).items())
         print(f"wrote {where / args.name}.msgpack: iteration {card['iterations']}, {scores}")
 

@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from wgan_jax import pretrained, seeds, steps, viz
+from wgan_jax import batches, platform, pretrained, seeds, steps, terminal, viz
 from wgan_jax.checkpoint import parse_step, read_states
 from wgan_jax.config import Config
 from wgan_jax.state import select
@@ -32,6 +32,8 @@ GRID_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 DEFAULT_OUT = {"grid": "samples.png", "png-dir": "samples", "npz": "samples.npz"}
 MAX_IMAGES = 100_000  # 78 MB of uint8 MNIST; a typo's extra zeros should not fill the disk
 INTERPOLATION_STEPS = 10  # images per interpolation row, end points included
+GENERATE_BATCH = 1000  # images per generator call
+PROGRESS_FROM = 5000  # images from which drawing shows a progress bar (seconds on a CPU)
 
 
 def from_run(workdir: str | Path, step: int | str | None = None, run: int | None = None
@@ -84,10 +86,12 @@ def interpolations(config: Config, rows: int, seed: int, count: int = INTERPOLAT
 def draw(variables: dict, config: Config, z: jax.Array, labels: np.ndarray | None = None
          ) -> np.ndarray:
     """Images in [-1, 1] for latent vectors z (and a conditional generator's labels), in
-    batches of at most 1000 (bounded memory)."""
-    return np.concatenate([np.asarray(steps.draw(variables, z[i:i + 1000], config,
-                                                 None if labels is None else labels[i:i + 1000]))
-                           for i in range(0, len(z), 1000)])
+    batches of GENERATE_BATCH (bounded memory); a progress bar with ETA past PROGRESS_FROM."""
+    if len(z) < PROGRESS_FROM:
+        return np.asarray(batches.generate(variables, config, z, labels, GENERATE_BATCH))
+    with terminal.Phases(terminal.console()) as phases:
+        advance = phases.track(f"generating {len(z)} images", len(z))
+        return np.asarray(batches.generate(variables, config, z, labels, GENERATE_BATCH, advance))
 
 
 def parse_label(text: str | None, config: Config) -> int | str | None:
@@ -231,6 +235,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
 
     def body():
+        hint = platform.accelerator_hint()
+        if hint:
+            terminal.console().print(hint)
         out, count = run(args)
         print(f"wrote {count} images to {out}")
 
