@@ -8,11 +8,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from wgan_jax import (critic_step, generator_step, init_state, losses, models, real_batch, steps,
-                      train_step)
+from wgan_jax import (critic_step, generator_step, init_state, losses, models, programs,
+                      real_batch, seeds, steps, train_step)
 from wgan_jax.config import PRESETS
 from wgan_jax.losses import OBJECTIVES
-from wgan_jax.state import CRITIC, PENALTY, stream
+from wgan_jax.state import CRITIC, PENALTY, select, stream
 
 from conftest import TINY, assert_trees_close, leaves
 
@@ -227,6 +227,27 @@ def test_official_long_iteration_equals_100_critic_steps_in_python(images, offic
     looped, _ = generator_step(looped, official)
     # 100 f32 updates compiled two ways: ulp-level drift per update (see test_steps)
     assert_trees_close(fused, looped, atol=2e-6, rtol=1e-4)
+
+
+@pytest.mark.slow
+def test_on_the_cpu_the_official_schedule_runs_in_pieces_with_the_same_numbers(images, official):
+    """XLA:CPU runs the long iteration's rolled scan about 17x slower than unrolled updates, so
+    on the CPU programs.build dispatches it as OFFICIAL_LONG / n_critic unrolled pieces, the last
+    with the generator update: the same updates, keys and numbers as train_step's lax.cond."""
+    config = dataclasses.replace(official, n_critic=4)
+    built = programs.build(config.step(), "loop", programs.device_mesh(config))
+    assert built.chunks == 24
+    data = built.place_data(images)
+    for step, updates in [(0, 100), (25, 4)]:
+        start = seeds.init_states(config.step())
+        start = start.replace(step=start.step + step)
+        fused, want = train_step(select(start, 0), images, config)
+        pieces, got = built.iteration(built.place_states(start), data, step)
+        assert int(select(pieces, 0).critic_updates) == updates
+        # the same f32 updates compiled as other programs: ulp-level drift per update
+        assert_trees_close(select(pieces, 0), fused, atol=2e-6, rtol=1e-4)
+        for name, value in want.items():
+            np.testing.assert_allclose(np.asarray(got[name])[0], value, rtol=1e-4, atol=1e-6)
 
 
 def test_train_update_fake_batches_advance_the_generator_running_statistics(images, official):

@@ -109,13 +109,16 @@ class _StopRequest:
 
 
 def run(config: Config, workdir: str | Path, console: Console | None = None,
-        resume: bool = False, resume_from: int | None = None) -> dict:
+        resume: bool = False, resume_from: int | None = None,
+        notice: Callable[[Config], str | None] | None = None) -> dict:
     """Trains as `config` says and writes config.json, metrics.jsonl, samples/, checkpoints/ and
     losses.png into `workdir`; with `resume`, continues from its latest checkpoint (or
     `resume_from`). Returns the last log record (with the last evaluation's numbers, if any);
     with `seeds` > 1, each run writes into workdir/run-<i>/ and this returns the summary (also
     in summary.json and summary.md). In a multi-process run every process calls this, and only
-    process 0 writes (checkpoints are written by orbax for all)."""
+    process 0 writes (checkpoints are written by orbax for all). `notice`, given the config
+    completed by the data (its image shape), says what to tell the user before compiling
+    (train.py's CPU estimate)."""
     writes = jax.process_index() == 0
     console = console if console is not None and writes else terminal.console(quiet=not writes)
     workdir = Path(workdir)
@@ -124,7 +127,7 @@ def run(config: Config, workdir: str | Path, console: Console | None = None,
     check_workdir(workdir, resume)
     lock = hold_workdir(workdir, writes)
     try:
-        return _run(config, workdir, console, resume, resume_from)
+        return _run(config, workdir, console, resume, resume_from, notice)
     finally:
         lock.release()
 
@@ -144,10 +147,13 @@ def hold_workdir(workdir: Path, writes: bool) -> WorkdirLock:
 
 
 def _run(config: Config, workdir: Path, console: Console, resume: bool,
-         resume_from: int | None) -> dict:
+         resume_from: int | None, notice: Callable[[Config], str | None] | None) -> dict:
     distributed.barrier("wgan_jax: workdir checked")  # before process 0 writes into it
     mesh = programs.device_mesh(config)
     config, splits = prepare(config)
+    told = notice(config) if notice is not None else None
+    if told:
+        console.print(told)
     checkpoints = Checkpoints(workdir, config.keep_checkpoints)
     try:
         built = programs.build(config.step(), programs.batching(config), mesh)
@@ -233,7 +239,7 @@ class _Trainer:
         try:
             with self.progress, _StopRequest() as stop:
                 while at < config.iterations:
-                    states, metrics = self.programs.train(states, self.images)
+                    states, metrics = self.programs.iteration(states, self.images, at)
                     self._read_back()  # the previous iteration's, while this one runs
                     at, stopping = at + 1, _stopping(stop, at + 1, config)
                     # every iteration, not only at logs: a run that fails between two logs

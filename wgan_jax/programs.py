@@ -68,6 +68,19 @@ class Programs:
     train: Callable
     # (states, z (R, B, latent_dim)) -> images (R, B, H, W, C): each run's own samples.
     generate: Callable
+    # (states, images) -> states: n_critic critic updates alone; consumes its input states.
+    critic: Callable
+    # Extra `critic` dispatches before `train` in a long iteration of the official schedule;
+    # 0 where `train` runs the schedule itself (see _build).
+    chunks: int = 0
+
+    def iteration(self, states: TrainState, images, at: int) -> tuple[TrainState, dict]:
+        """Generator iteration `at` (0-based) of every run: `train`, after `chunks` critic
+        programs where the official schedule asks for its long iteration."""
+        if self.chunks and steps.long_iteration(at):
+            for _ in range(self.chunks):
+                states = self.critic(states, images)
+        return self.train(states, images)
 
     @property
     def states_sharding(self) -> NamedSharding:
@@ -97,11 +110,26 @@ def _build(config: StepConfig, how: str, mesh: Mesh) -> Programs:
     """`build` for a program key. Under "loop" with several runs per device, one program for
     one run per device is compiled and dispatched for each of them in turn: a program holding
     every run's step would compile several times longer (XLA's compile time grows with the
-    program)."""
+    program).
+
+    The official schedule on the CPU is dispatched in pieces: its long iterations are
+    OFFICIAL_LONG / n_critic programs of n_critic unrolled critic updates (the last one with the
+    generator update), because XLA:CPU runs a rolled scan (a while loop) of these convolutions
+    about 17x slower than the same updates unrolled (benchmarks/NOTES.md), and unrolling all
+    OFFICIAL_LONG would compile for minutes. Same updates, same keys, same numbers."""
+    if _in_pieces(config):
+        constant = _build(dataclasses.replace(config, critic_schedule="constant"), how, mesh)
+        return dataclasses.replace(constant, chunks=steps.OFFICIAL_LONG // config.n_critic - 1)
     per_device = config.seeds // mesh.shape[RUNS]
     if how == "loop" and per_device > 1:
         return _in_turn(_one_program(config, how, mesh), per_device)
     return _one_program(config, how, mesh)
+
+
+def _in_pieces(config: StepConfig) -> bool:
+    """Whether the official schedule's long iterations are dispatched in pieces (see _build)."""
+    return (config.critic_schedule == "official" and steps.critic_unroll(config) > 1
+            and steps.OFFICIAL_LONG % config.n_critic == 0)
 
 
 def _one_program(config: StepConfig, how: str, mesh: Mesh) -> Programs:
@@ -116,13 +144,20 @@ def _one_program(config: StepConfig, how: str, mesh: Mesh) -> Programs:
             return steps.generate(state, z, config, labels=steps.balanced_labels(len(z), config))
         return _over_runs(how, draw, states, z)
 
+    def critic(states, images):
+        return _over_runs(how, lambda state: steps.critic_steps(state, images, config)[0], states)
+
     train = jax.shard_map(train, mesh=mesh, in_specs=(spec, PartitionSpec()), out_specs=spec,
                           axis_names={RUNS})
+    critic = jax.shard_map(critic, mesh=mesh, in_specs=(spec, PartitionSpec()), out_specs=spec,
+                           axis_names={RUNS})
     generate = jax.shard_map(generate, mesh=mesh, in_specs=spec, out_specs=spec,
                              axis_names={RUNS})
     return Programs(mesh, jax.jit(train, in_shardings=(runs, whole), out_shardings=(runs, whole),
                                   donate_argnums=0),
-                    jax.jit(generate, in_shardings=(runs, runs), out_shardings=whole))
+                    jax.jit(generate, in_shardings=(runs, runs), out_shardings=whole),
+                    jax.jit(critic, in_shardings=(runs, whole), out_shardings=runs,
+                            donate_argnums=0))
 
 
 def _in_turn(one: Programs, count: int) -> Programs:
@@ -146,7 +181,10 @@ def _in_turn(one: Programs, count: int) -> Programs:
     def generate(states, z):
         return join([one.generate(part, noise) for part, noise in zip(split(states), split(z))])
 
-    return Programs(one.mesh, train, generate)
+    def critic(states, images):
+        return join_spread([one.critic(part, images) for part in split(states)])
+
+    return Programs(one.mesh, train, generate, critic)
 
 
 def _over_runs(how: str, fn: Callable, states: TrainState, *per_run: jax.Array):

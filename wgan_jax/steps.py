@@ -237,6 +237,12 @@ def _critic_steps(state: TrainState, data: jax.Array, config: Config,
     return jax.lax.scan(body, state, (keys, fakes), unroll=unroll)
 
 
+def long_iteration(step: int) -> bool:
+    """Whether generator iteration `step` (0-based) is one of the official schedule's long ones,
+    for the host (critic_count is the traced twin)."""
+    return step < OFFICIAL_WARMUP or step % OFFICIAL_EVERY == 0
+
+
 def critic_count(step: jax.Array, config: Config) -> jax.Array:
     """Critic updates in generator iteration `step` (0-based) under the config's schedule."""
     if config.critic_schedule == "official":
