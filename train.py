@@ -170,10 +170,11 @@ def train(args: argparse.Namespace) -> int:
         if config.tensorboard:
             events.require()
         console = terminal.console()
-        for notice in (platform.accelerator_hint(), estimates.cpu_notice(config)):
-            if notice:
-                console.print(notice)
-        loop.run(config, workdir, console, resume=args.resume, resume_from=args.resume_from)
+        hint = platform.accelerator_hint()
+        if hint:
+            console.print(hint)
+        loop.run(config, workdir, console, resume=args.resume, resume_from=args.resume_from,
+                 notice=estimates.cpu_notice)
     except loop.Interrupted as stop:
         print(str(stop), file=sys.stderr)
         return 128 + stop.signum

@@ -11,9 +11,16 @@ from wgan_jax import fid, models, platform, steps
 from wgan_jax.config import Config
 
 REFERENCE_CORES = 2
-# Seconds per generator iteration = BASE + PER_GFLOP[arch] x GFLOP per iteration.
-TRAIN_BASE = 0.134
-TRAIN_PER_GFLOP = {"seed": 0.00343, "dcgan": 0.0182}
+# Seconds per generator iteration = BASE + PER_GFLOP[arch] x GFLOP per iteration (the official
+# schedule's long iterations counted by their updates, steps.mean_critic_updates).
+TRAIN_BASE = {"seed": 0.084, "dcgan": 0.0}
+TRAIN_PER_GFLOP = {"seed": 0.00407, "dcgan": 0.0104}
+# Seconds to start (imports, data, the first checkpoint and sample grid) and to compile the
+# training program; a conditional run's and the official schedule's (two programs on a CPU)
+# take longer.
+STARTUP = 12.0
+COMPILE = {"seed": 16.0, "dcgan": 14.0}
+COMPILE_CONDITIONAL, COMPILE_IN_PIECES = 5.0, 10.0
 # Seconds per image: the Inception network (FID), the shipped classifier, and a generator's
 # forward pass per GFLOP of it (batches of 1000, no backward pass, its compilation included);
 # the float64 metrics per scored image (KID, precision and recall grow with the count); and
@@ -23,6 +30,8 @@ CLASSIFIER_IMAGE = 0.00012
 GENERATE_PER_GFLOP = 0.008
 METRICS_IMAGE = 0.0004
 EVALUATION_FIXED = 10.0
+# The images the shipped classifiers read: where a run's are others, training scores nothing.
+CLASSIFIED = {"mnist": (28, 28, 1), "fashion_mnist": (28, 28, 1)}
 
 
 def _scale() -> float:
@@ -35,13 +44,30 @@ def minutes(seconds: float) -> str:
 
 
 def training_seconds(config: Config) -> float:
-    """A run's wall time on this CPU: its iterations and its evaluations' FID."""
+    """A run's wall time on this CPU, start to exit: start-up, compilation, its iterations and
+    its evaluations (classifier metrics where a shipped classifier reads the data, FID where
+    asked for)."""
+    arch = config.arch
     gflop = models.flops_per_iteration(config, steps.mean_critic_updates(config)) / 1e9
-    seconds = config.iterations * (TRAIN_BASE + TRAIN_PER_GFLOP[config.arch] * gflop)
-    if config.eval_every and config.eval_fid == "on":
-        evaluations = config.iterations // config.eval_every + 1
-        seconds += evaluations * config.eval_samples * FID_IMAGE
+    seconds = STARTUP + COMPILE[arch] + config.iterations * (TRAIN_BASE[arch]
+                                                             + TRAIN_PER_GFLOP[arch] * gflop)
+    seconds += COMPILE_CONDITIONAL * config.conditional
+    seconds += COMPILE_IN_PIECES * (config.critic_schedule == "official")
+    if config.eval_every:
+        evaluations = -(-config.iterations // config.eval_every)  # each interval's end, and the last
+        seconds += evaluations * _training_evaluation(config)
     return seconds * _scale()
+
+
+def _training_evaluation(config: Config) -> float:
+    """One evaluation during training, in seconds on 2 cores."""
+    samples, seconds = config.eval_samples, 0.0
+    if CLASSIFIED.get(config.data) == tuple(config.image_shape):
+        gflop = 2 * models.forward_macs(config)[0] / 1e9
+        seconds += samples * (gflop * GENERATE_PER_GFLOP + CLASSIFIER_IMAGE + METRICS_IMAGE)
+    if config.eval_fid == "on":
+        seconds += samples * FID_IMAGE
+    return seconds
 
 
 def cpu_notice(config: Config) -> str | None:
