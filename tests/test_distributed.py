@@ -156,6 +156,7 @@ def _close_logs(a, b, rtol):
 
 
 @pytest.mark.slow
+@pytest.mark.heavy
 def test_data_parallel_step_and_loop_equal_single_device_on_8_cpu_devices():
     out = _run_on_8_devices(SCRIPT)
     assert out["devices"] == 8 and out["mesh"] == {"runs": 1, "data": 8}
@@ -173,6 +174,7 @@ def test_data_parallel_step_and_loop_equal_single_device_on_8_cpu_devices():
 
 
 @pytest.mark.slow
+@pytest.mark.heavy
 def test_seeds_spread_over_8_cpu_devices_train_as_on_one():
     out = _run_on_8_devices(SEEDS_SCRIPT)
     assert out["devices"] == 8 and out["mesh"] == {"runs": 2, "data": 1}
@@ -196,6 +198,7 @@ def test_seeds_spread_over_8_cpu_devices_train_as_on_one():
 
 
 @pytest.mark.slow
+@pytest.mark.heavy
 def test_seeds_compose_with_data_parallelism_on_8_cpu_devices():
     """2 runs over 8 devices, each batch of 16 split over 4: gradients all-reduced within a run,
     and each run equal to itself on one device up to the order of the cross-device sums, in one

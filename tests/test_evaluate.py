@@ -187,3 +187,30 @@ def test_more_samples_than_memory_holds_are_refused_naming_the_largest_that_fits
         evaluate.Evaluator(dataclasses.replace(TINY, eval_samples=limit + 1), use_fid=False)
     assert str(info.value) == (f"{limit + 1} evaluation samples do not fit in this machine's "
                                f"memory; at most {limit} do (--eval-samples, --samples)")
+
+
+def test_evaluate_says_what_it_will_do_and_its_cost_before_any_long_work(tiny_run, capsys,
+                                                                      monkeypatch):
+    """The command's first line (plan, sample count, reference, time on this CPU, and what FID
+    would add where its weights are installed) is out before the first image is generated; then
+    each phase reports (one line each off a terminal)."""
+    from wgan_jax import batches, fid
+
+    before_work, generate = [], batches.generate
+
+    def first_generation(*args, **kwargs):
+        if not before_work:
+            before_work.append(capsys.readouterr().err)
+        return generate(*args, **kwargs)
+
+    monkeypatch.setattr(batches, "generate", first_generation)
+    assert evaluate.main([str(tiny_run), "--samples", "100"]) == 0
+    first = before_work[0].splitlines()[0]
+    assert first.startswith(f"Evaluating {tiny_run}: 100 samples against mnist")
+    assert "on this CPU." in first
+    if fid.available():  # FID is off on a CPU unless asked for, and the line says its cost
+        assert "FID is off on a CPU: --fid on adds about" in first
+    else:
+        assert "FID" not in first
+    after = capsys.readouterr().err
+    assert "generating samples: 100 in" in after and "classifier features of samples: 100 in" in after

@@ -68,6 +68,7 @@ def start(workdir, *extra, cache):
 
 
 @pytest.mark.slow
+@pytest.mark.heavy
 def test_two_processes_on_one_workdir_one_is_refused_the_other_finishes_untouched(tmp_path):
     cache, shared, alone = tmp_path / "cache", tmp_path / "shared", tmp_path / "alone"
     first = start(shared, cache=cache)

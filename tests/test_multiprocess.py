@@ -76,6 +76,7 @@ def _finish(process: subprocess.Popen) -> dict:
 
 
 @pytest.mark.slow
+@pytest.mark.heavy
 def test_two_processes_train_together_write_once_and_agree(tmp_path):
     port, workdir = _free_port(), tmp_path / "two"
     processes = [_start(workdir, 2, port, 2, i) for i in range(2)]

@@ -60,6 +60,7 @@ def test_an_unknown_name_is_a_one_line_error_naming_the_shipped_ones(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.heavy
 @pytest.mark.parametrize("name", pretrained.names())
 def test_each_shipped_generator_scores_as_its_card_says(name):
     generator = pretrained.load(name)

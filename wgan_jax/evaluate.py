@@ -119,9 +119,10 @@ class Evaluator:
 
     def images(self, variables: dict, config: Config) -> jax.Array:
         """The evaluation images (samples, H, W, C) in [-1, 1] of generator `variables`."""
-        images = batches.generate(variables, config, self.z, self.labels(config), GENERATE_BATCH,
-                                  self._bar("generating samples", len(self.z)))
-        return images[:self.samples]
+        labels, count = self.labels(config), self.samples
+        return batches.generate(variables, config, self.z[:count],
+                                None if labels is None else labels[:count], GENERATE_BATCH,
+                                self._bar("generating samples", count))
 
     def generate(self, state: TrainState, config: Config, averaged: bool = True) -> jax.Array:
         """The evaluation images of a training state, on the device: the averaged generator's
