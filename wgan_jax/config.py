@@ -16,6 +16,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from wgan_jax import augment
 from wgan_jax.data.base import Options
 from wgan_jax.data.fit import background_rgb
 from wgan_jax.errors import UserError
@@ -117,6 +118,10 @@ class StepConfig:
         "constant", "algorithm", "constant: n_critic critic updates every iteration; official: "
         "100 for the first 25 generator iterations and every 500th, else n_critic (the official "
         "code's schedule)", choices=("constant", "official"))
+    augment: str = knob(
+        "off", "algorithm", "differentiable augmentation of every batch the critic sees, real "
+        "and generated (DiffAugment): off, or a comma-separated subset of color, translation, "
+        "cutout; for small picture folders", metavar="POLICY")
     fake_batches: str = knob(
         "train", "algorithm", "how the generator makes the critic's fake batches: train (batch "
         "statistics, running averages untouched), inference (running averages: Keras' "
@@ -333,6 +338,12 @@ class Config(RunConfig, StepConfig):
         if self.conditional and (self.keras_exact or OBJECTIVES[self.loss].penalised):
             raise UserError(f"conditional runs take the wgan or dcgan loss without keras_exact "
                             f"(got loss {self.loss}{', keras_exact' if self.keras_exact else ''})")
+        try:
+            augment.parse(self.augment)
+        except ValueError as err:
+            raise UserError(f"augment: {err}") from None
+        if self.augment != "off" and self.keras_exact:
+            raise UserError("augment is not part of the seed's recipe (keras_exact); leave it off")
         self._check_numbers()
         self._check_run()
         if shape_known or self.image_size:

@@ -18,7 +18,8 @@ from wgan_jax.config import StepConfig
 # fold_in(stream(key, CRITIC), critic_updates), a generator update fold_in(stream(key, GENERATOR),
 # step): each update's key depends only on its own counter, so the n_critic keys of an iteration
 # can be made up front, and no key is ever used twice.
-INIT, CRITIC, GENERATOR, SAMPLES, EVAL, PENALTY, BN_STATS = range(7)
+# AUGMENT_* (the critic's augmentation, wgan_jax.augment) fold the same counters.
+INIT, CRITIC, GENERATOR, SAMPLES, EVAL, PENALTY, BN_STATS, AUGMENT_CRITIC, AUGMENT_GENERATOR = range(9)
 
 
 def stream(key: jax.Array, name: int) -> jax.Array:

@@ -30,10 +30,11 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from wgan_jax import losses, models, optim, platform
+from wgan_jax import augment, losses, models, optim, platform
 from wgan_jax.config import Config
 from wgan_jax.data import to_unit_range
-from wgan_jax.state import BN_STATS, CRITIC, GENERATOR, PENALTY, NetState, TrainState, stream
+from wgan_jax.state import (AUGMENT_CRITIC, AUGMENT_GENERATOR, BN_STATS, CRITIC, GENERATOR, PENALTY,
+                            NetState, TrainState, stream)
 
 Metrics = dict[str, jax.Array]
 
@@ -128,6 +129,11 @@ def _critic_update(state: TrainState, data, keys: jax.Array, fake: tuple, config
     objective = losses.OBJECTIVES[config.loss]
     real, real_labels = _real(data, keys[0], config)
     fake, fake_labels_ = fake
+    if config.augment != "off":  # one policy, each batch its own per-image draws
+        real_key, fake_key = jax.random.split(
+            jax.random.fold_in(stream(state.key, AUGMENT_CRITIC), state.critic_updates))
+        real = augment.augment(real, real_key, config.augment)
+        fake = augment.augment(fake, fake_key, config.augment)
     net = state.critic
     if config.clip_when == "before":
         net = _clip(net, state.clip, config)
@@ -273,6 +279,10 @@ def _generator_step(state: TrainState, config: Config) -> tuple[TrainState, Metr
     def loss_fn(params):
         fake, updated = generator.apply({"params": params, "batch_stats": state.gen.stats}, z,
                                         train=True, labels=labels, mutable=["batch_stats"])
+        # the critic sees the generator's images as it saw them in its updates; the gradient
+        # flows back through the augmentation
+        fake = augment.augment(fake, jax.random.fold_in(stream(state.key, AUGMENT_GENERATOR),
+                                                        state.step), config.augment)
         scores, _ = _critic_scores(critic, state.critic.params, state.critic.stats, fake,
                                    dropout_key, labels)
         return losses.OBJECTIVES[config.loss].generator(scores), updated["batch_stats"]
