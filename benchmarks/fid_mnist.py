@@ -2,11 +2,13 @@
 
     python benchmarks/fid_mnist.py --samples 2000 runs/quick --pretrained mnist --out results/x.json
 
-Reference: the first N images of the MNIST test set. Rows: each shipped generator named by --pretrained and each run folder
-given (its latest checkpoint, the averaged generator where the run kept one; the first run of a
-folder of batched runs), N generated
-images each, then the floor (the first N training images, real against real). FID falls as N grows (its bias is about 1/N), so numbers are comparable only at the
-same N; the field quotes N = 10,000 (0.28 s per image on a 2-core CPU, 47 minutes per set).
+Reference: the first N images of the MNIST test set, its statistics cached. Rows: each shipped
+generator named by --pretrained and each run folder given (its latest checkpoint, the averaged
+generator where the run kept one; the first run of a folder of batched runs), N generated images
+each, then the floor (the first N training images, real against real; --no-floor leaves it
+out). The JSON is written after every row. FID falls as N grows (its bias is about 1/N), so
+numbers are comparable only at the same N; the field quotes N = 10,000 (0.28 s per image on a
+2-core CPU, 47 minutes per set).
 """
 
 from __future__ import annotations
