@@ -26,7 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from wgan_jax import batches, metrics, torchscript
+from wgan_jax import batches, metrics, paths, torchscript
 from wgan_jax.data import cache_folder
 from wgan_jax.errors import UserError
 
@@ -98,9 +98,7 @@ def load_params() -> dict[str, jax.Array]:
     except (OSError, ValueError):
         params = _convert(weights)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            np.savez(path.with_suffix(".tmp.npz"), **params)
-            path.with_suffix(".tmp.npz").replace(path)
+            paths.save_npz(path, **params)
         except OSError:
             pass  # no cache: the next process converts again
     return {k: jnp.asarray(v) for k, v in params.items()}
@@ -271,9 +269,7 @@ def reference(images: np.ndarray, advance: batches.Advance | None = None
         pass
     mean, cov = statistics(np.asarray(features(images, advance)))
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(path.with_suffix(".tmp.npz"), mean=mean, cov=cov)
-        path.with_suffix(".tmp.npz").replace(path)
+        paths.save_npz(path, mean=mean, cov=cov)
     except OSError:
         pass  # no cache: computed again next time
     return mean, cov

@@ -1,4 +1,5 @@
-"""A user's path is a name, never a pattern.
+"""Paths and the files behind them: a user's path is a name, never a pattern, and a cache file
+appears whole or not at all.
 
 etils' `epath.Path.glob(pattern)` (under orbax) joins the folder and the pattern into one string
 and hands it to Python's `glob.glob`, so the folder's own `[`, `]`, `*` and `?` become wildcards:
@@ -13,7 +14,11 @@ from __future__ import annotations
 
 import glob
 import os
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
 
 from etils import epath
 
@@ -37,3 +42,17 @@ def _glob(self, pattern: str) -> Iterator:
 def literal_glob_base() -> None:
     """Installs the escaped glob on etils' path class (idempotent)."""
     _GPATH.glob = _glob
+
+
+def save_npz(path: Path, **arrays) -> None:
+    """`np.savez` to `path` through a temporary file of its own in the same folder, renamed into
+    place: a reader (another process, a later run) finds the old file or the whole new one, never
+    a torn one. Raises OSError where the folder cannot be written."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as f:
+        try:
+            np.savez(f, **arrays)
+        except BaseException:
+            os.unlink(f.name)
+            raise
+    os.replace(f.name, path)

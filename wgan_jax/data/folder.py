@@ -16,13 +16,13 @@ import hashlib
 import json
 import os
 import sys
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from wgan_jax import paths
 from wgan_jax.data.base import Dataset, Options, Splits
 from wgan_jax.data.fit import GREY_MODES, background_rgb, fit
 from wgan_jax.errors import UserError, first_line
@@ -156,11 +156,8 @@ def _write_cache(path: Path, images: np.ndarray, kept: list[int], skipped: list[
     """Writes the cache atomically and removes this folder's older caches; a cache folder that
     cannot be written costs only the next run's decoding time."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as f:
-            np.savez(f, images=images, kept=np.array(kept, np.int64),
-                     skipped=np.array(json.dumps(skipped)))
-        os.replace(f.name, path)
+        paths.save_npz(path, images=images, kept=np.array(kept, np.int64),
+                       skipped=np.array(json.dumps(skipped)))
         for older in path.parent.glob(path.name.split("-")[0] + "-*.npz"):
             if older != path:
                 older.unlink(missing_ok=True)
