@@ -2,6 +2,7 @@
 (wgan_jax.data.fit): formats, sizes, channels, transparency, labels, the held-out share, the
 cache, and bad folders."""
 
+import hashlib
 import os
 
 import numpy as np
@@ -9,6 +10,7 @@ import pytest
 from PIL import Image
 
 from wgan_jax import UserError, data
+from wgan_jax.data import cache as cache_lib
 from wgan_jax.data import folder as folder_lib
 
 
@@ -147,12 +149,13 @@ def test_a_file_reached_through_a_link_counts_once(pictures):
 def test_the_cache_is_read_on_the_second_load_and_rebuilt_when_the_folder_changes(
         pictures, cache, monkeypatch):
     first = folder_lib.load_folder(pictures, data.Options())
-    assert len(list((cache / "folders").glob("*.npz"))) == 1
+    assert len(list((cache / "folders").iterdir())) == 1
+    assert isinstance(first.images, np.memmap) and not first.images.flags.writeable
 
     def no_decoding(*args):
         raise AssertionError("decoded again")
 
-    monkeypatch.setattr(folder_lib, "decode_folder", no_decoding)
+    monkeypatch.setattr(folder_lib, "_decode_into", no_decoding)
     again = folder_lib.load_folder(pictures, data.Options())
     np.testing.assert_array_equal(again.images, first.images)
     with pytest.raises(AssertionError, match="decoded again"):  # other options: another cache
@@ -162,7 +165,40 @@ def test_the_cache_is_read_on_the_second_load_and_rebuilt_when_the_folder_change
     save(pictures / "owls" / "9.png", solid((1, 1, 1)))
     changed = folder_lib.load_folder(pictures, data.Options())
     assert len(changed.images) == 10
-    assert len(list((cache / "folders").glob("*.npz"))) == 1  # the stale cache was removed
+    assert len(list((cache / "folders").iterdir())) == 1  # the stale cache was removed
+
+
+def test_the_cached_hash_is_the_hash_of_the_images(tmp_path):
+    for i in range(30):
+        save(tmp_path / f"{i:02d}.png", np.full((4, 5), 7 * i))
+    splits = data.load_splits(str(tmp_path), data.Options(holdout=0.2))
+    assert splits.train.known_sha256 == hashlib.sha256(np.array(splits.train.images).data).hexdigest()
+    assert splits.train.images.shape == (24, 4, 5, 1)
+
+
+def test_an_interrupted_decode_goes_on_where_it_stopped(tmp_path, monkeypatch):
+    """A fill interrupted after its first chunk keeps that chunk: the second run decodes only
+    the rest, and the result equals an uninterrupted decode."""
+    monkeypatch.setattr(cache_lib, "CHUNK", 4)
+    for i in range(10):
+        save(tmp_path / "pictures" / f"{i}.png", np.full((3, 3), 20 * i))
+    decoded, real_decode = [], folder_lib._decode
+
+    def failing_after_one_chunk(path, *args):
+        if len(decoded) == 4:
+            raise KeyboardInterrupt
+        decoded.append(path.name)
+        return real_decode(path, *args)
+
+    monkeypatch.setattr(folder_lib, "_decode", failing_after_one_chunk)
+    with pytest.raises(KeyboardInterrupt):
+        folder_lib.load_folder(tmp_path / "pictures", data.Options())
+    decoded.clear()
+    monkeypatch.setattr(folder_lib, "_decode", lambda path, *args: (decoded.append(path.name),
+                                                                   real_decode(path, *args))[1])
+    resumed = folder_lib.load_folder(tmp_path / "pictures", data.Options())
+    assert sorted(decoded) == [f"{i}.png" for i in range(4, 10)]
+    np.testing.assert_array_equal(resumed.images[:, 0, 0, 0], 20 * np.arange(10))
 
 
 def test_an_unwritable_cache_costs_only_time(pictures, tmp_path, monkeypatch, capsys):
@@ -207,3 +243,15 @@ def test_array_sources_are_fitted_like_pictures(mnist_train):
     np.testing.assert_array_equal(fitted[..., 0], fitted[..., 2])  # grey, repeated
     assert data.fit.fit_array(small.images, 0, 0, (255, 255, 255)) is small.images  # unchanged
     assert data.fit.fit_array(small.images, 28, 1, (255, 255, 255)) is small.images
+
+
+def test_rows_read_from_the_cache_file_are_the_mapped_rows(tmp_path):
+    """A stream reads a cache file's rows with plain reads: the same bytes as the memory map,
+    for the training part (offset 0) and the held-out part (after it)."""
+    for i in range(20):
+        save(tmp_path / "pictures" / f"{i:02d}.png", np.random.default_rng(i).integers(0, 256, (5, 4, 3)))
+    splits = data.load_splits(str(tmp_path / "pictures"), data.Options(holdout=0.25))
+    indices = np.array([[3, 0], [14, 3]])
+    for part in (splits.train, splits.heldout):
+        rows = cache_lib.Rows(part.file, part.images.shape[1:]).read(indices % len(part.images))
+        np.testing.assert_array_equal(rows, part.images[indices % len(part.images)])

@@ -13,7 +13,9 @@ otherwise, and any other name is a tfds dataset. Every source gives a training s
 it can, a held-out split for evaluation (`Splits`): the test split of IDX and tfds datasets, a
 fixed share of a picture folder. `Options` fit any source's images to one square size and channel
 count. The training step scales the uint8 pixels to [-1, 1] on the device, so the whole set costs
-one byte per pixel of device memory.
+one byte per pixel of device memory, where it fits (data placement "device"); a picture folder
+too big for memory stays in its memory-mapped cache file and is streamed (wgan_jax.data.placement,
+wgan_jax.data.stream).
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ from typing import Callable, Protocol
 from wgan_jax.data.base import Dataset, Options, Splits, known_classifier, to_unit_range
 from wgan_jax.data.catalog import TfdsSource, load_tfds
 from wgan_jax.data.fit import background_rgb, fit_array
-from wgan_jax.data.folder import FolderSource, cache_folder
+from wgan_jax.data.cache import cache_folder
+from wgan_jax.data.folder import FolderSource
 from wgan_jax.data.idx import (DEBIAN_FASHION_MNIST, IDX_FILES, IdxSource, bundled_mnist_folder,
                                fashion_mnist, holds_idx, load_bundled_mnist, load_idx, load_idx_dir)
 from wgan_jax.errors import UserError
@@ -52,7 +55,7 @@ class Source(Protocol):
 KINDS: dict[str, Callable[[str, Options], Source]] = {
     "idx": lambda rest, options: IdxSource(rest),
     "images": lambda rest, options: FolderSource(rest, options),
-    "tfds": lambda rest, options: TfdsSource(rest),
+    "tfds": lambda rest, options: TfdsSource(rest, options),
 }
 
 
@@ -75,7 +78,7 @@ def source(spec: str, options: Options = Options()) -> Source:
     path = Path(spec).expanduser()
     if path.exists() or _looks_like_path(spec):
         return IdxSource(path) if path.is_dir() and holds_idx(path) else FolderSource(path, options)
-    return TfdsSource(spec)
+    return TfdsSource(spec, options)
 
 
 def _fitted(dataset: Dataset | None, options: Options) -> Dataset | None:
@@ -83,7 +86,8 @@ def _fitted(dataset: Dataset | None, options: Options) -> Dataset | None:
         return None
     images = fit_array(dataset.images, options.image_size, options.channels,
                        background_rgb(options.background))
-    return dataset if images is dataset.images else dataclasses.replace(dataset, images=images)
+    return dataset if images is dataset.images else dataclasses.replace(dataset, images=images,
+                                                                     known_sha256=None, file=None)
 
 
 def load_splits(spec: str = "mnist", options: Options = Options()) -> Splits:

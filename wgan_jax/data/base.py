@@ -28,20 +28,28 @@ class Dataset:
     labels: np.ndarray | None  # int32 (N,) where the source has labels
     name: str  # where it came from, for logs and config.json
     classes: tuple[str, ...] | None = None  # label i's name, where the source names them
+    # The images' sha256 where the source knows it already (a cache computed it while writing),
+    # so that a set on disk is not read whole to be named
+    known_sha256: str | None = None
+    # Where the images lie on disk as rows of uint8 (a cache file's path and the byte offset of
+    # the first image), where `images` maps such a file: a stream reads its rows from there
+    file: tuple[str, int] | None = None
 
     @functools.cached_property
     def sha256(self) -> str:
         """The images' content hash: what a checkpoint records and a resume compares."""
+        if self.known_sha256:
+            return self.known_sha256
         return hashlib.sha256(np.ascontiguousarray(self.images).data).hexdigest()
+
+    @property
+    def nbytes(self) -> int:
+        """The decoded images' size in bytes."""
+        return int(np.prod(self.images.shape)) * self.images.dtype.itemsize
 
     def identity(self) -> dict[str, Any]:
         """Name, shape and content hash of the images, as checkpoints record them."""
         return {"source": self.name, "shape": list(self.images.shape), "sha256": self.sha256}
-
-    def take(self, index: np.ndarray, name: str) -> "Dataset":
-        """The images (and labels) at `index`, under another name."""
-        labels = None if self.labels is None else self.labels[index]
-        return Dataset(self.images[index], labels, name, self.classes)
 
 
 def known_classifier(heldout: Dataset) -> str | None:

@@ -1,10 +1,13 @@
 """A folder of the user's own pictures (PNG, JPEG, WebP, BMP, searched recursively), read with
 Pillow, fitted to one size and channel count, and cached.
 
-Decoding is the slow part (seconds for tens of thousands of files), so the decoded uint8 array
-is cached under the user's cache folder (`$WGAN_JAX_CACHE`, else `$XDG_CACHE_HOME/wgan_jax`, else
-`~/.cache/wgan_jax`), keyed by a hash of the file list (paths, sizes, modification times) and the
-fitting options: a second run reads it in a fraction of a second, and any change to the folder or
+Decoding is the slow part (seconds for tens of thousands of files, hours for millions), so the
+decoded pictures are cached as one uint8 file under the user's cache folder
+(wgan_jax.data.cache.cache_folder), training pictures first, then the held-out ones, read back
+memory-mapped: a set bigger than memory is decoded chunk by chunk (an interrupted decode goes on
+where it stopped) and trained on without ever being loaded whole (data placement "stream").
+The cache is keyed by a hash of the file list (paths, sizes, modification times), the fitting
+options and the held-out share: a second run reads it at once, and any change to the folder or
 the options decodes again. Files that do not decode are skipped and counted; sub-folder names
 become labels when every picture lies in one. A fixed, seeded share of the pictures is held out
 for evaluation and never trained on.
@@ -12,9 +15,11 @@ for evaluation and never trained on.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
+import shutil
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -22,7 +27,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from wgan_jax import paths
+from wgan_jax.data import cache
 from wgan_jax.data.base import Dataset, Options, Splits
 from wgan_jax.data.fit import GREY_MODES, background_rgb, fit
 from wgan_jax.errors import UserError, first_line
@@ -31,16 +36,9 @@ EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 # The held-out share is drawn with this seed from the sorted file list: the same folder always
 # holds out the same pictures.
 HOLDOUT_SEED = 0
-# Bumped when the cached arrays would differ for the same files and options.
-CACHE_VERSION = 1
-
-
-def cache_folder() -> Path:
-    """Where decoded folders are cached."""
-    if os.environ.get("WGAN_JAX_CACHE"):
-        return Path(os.environ["WGAN_JAX_CACHE"])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "wgan_jax"
+# Bumped when the cached arrays would differ for the same files and options (2: a memory-mapped
+# file, training pictures first, then the held-out ones).
+CACHE_VERSION = 2
 
 
 def picture_files(folder: Path) -> list[str]:
@@ -81,7 +79,8 @@ def _cache_key(folder: Path, files: list[str], options: Options) -> str:
         stat = os.stat(root + relative)
         listing.append((relative, stat.st_size, stat.st_mtime_ns))
     fitting = {"image_size": options.image_size, "channels": options.channels,
-               "background": options.background, "version": CACHE_VERSION}
+               "background": options.background, "holdout": options.holdout,
+               "version": CACHE_VERSION}
     return hashlib.sha256(json.dumps([fitting, listing]).encode()).hexdigest()
 
 
@@ -119,55 +118,60 @@ def _choose_shape(headers: dict[Path, tuple], options: Options) -> tuple[int, in
     return 0, channels
 
 
-def decode_folder(folder: Path, files: list[str], options: Options
-                  ) -> tuple[np.ndarray, list[int], list[str]]:
-    """Every readable picture fitted to one shape: the images, the indices of the files they
-    came from, and 'path: reason' for each file skipped."""
+def _holdout(count: int, share: float) -> tuple[np.ndarray, np.ndarray, str]:
+    """The positions (sorted) of the training and the held-out pictures among `count`, and the
+    held-out note: a fixed, seeded share held out, which training never sees."""
+    held = min(count - 1, max(1 if share > 0 and count > 1 else 0, round(share * count)))
+    order = np.random.default_rng(HOLDOUT_SEED).permutation(count)
+    if not held:
+        return np.arange(count), order[:0], ("none: the folder holds one picture" if count == 1
+                                             else "none: the held-out share is 0")
+    note = (f"{held} of the folder's {count} pictures ({share:.0%}, drawn with seed "
+            f"{HOLDOUT_SEED}), never trained on")
+    return np.sort(order[held:]), np.sort(order[:held]), note
+
+
+def _decode_into(directory: Path, folder: Path, files: list[str], options: Options) -> dict:
+    """Decodes the readable pictures of `files` into the cache `directory`, training pictures
+    first, then the held-out ones, and returns the cache's description (meta.json)."""
     background = background_rgb(options.background)
     headers = {path: _header(folder / path) for path in files}
     skipped = [f"{folder / path}: not a picture Pillow can read" for path, h in headers.items()
                if h is None]
-    readable = [path for path in files if headers[path] is not None]
+    readable = [i for i, path in enumerate(files) if headers[path] is not None]
     if not readable:
         raise UserError(f"{folder}: no readable picture among {len(files)} file(s)")
-    size, channels = _choose_shape({p: headers[p] for p in readable}, options)
+    size, channels = _choose_shape({files[i]: headers[files[i]] for i in readable}, options)
+    row = [size or headers[files[readable[0]]][0][1], size or headers[files[readable[0]]][0][0],
+           channels]
     with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
-        decoded = list(pool.map(lambda p: _decode(folder / p, size, channels, background),
-                                readable, chunksize=64))
-    index = {path: i for i, path in enumerate(files)}
-    kept = [(index[p], d) for p, d in zip(readable, decoded) if isinstance(d, np.ndarray)]
-    skipped += [f"{folder / p}: {d}" for p, d in zip(readable, decoded) if isinstance(d, str)]
-    if not kept:
+        def make(chunk: range) -> list:
+            return list(pool.map(lambda i: _decode(folder / files[readable[i]], size, channels,
+                                                   background), chunk))
+        failed = cache.fill(directory / "decoded.u8", len(readable), row, make,
+                            f"Decoding {len(readable)} pictures of {folder}")
+    skipped += [f"{folder / files[readable[i]]}: {why}" for i, why in sorted(failed.items())]
+    rows = np.array([i for i in range(len(readable)) if i not in failed], np.int64)
+    if not len(rows):
         raise UserError(f"{folder}: no readable picture among {len(files)} file(s) (first: "
                         f"{skipped[0]})")
-    return np.stack([d for _, d in kept]), [i for i, _ in kept], skipped
+    train, heldout, note = _holdout(len(rows), options.holdout)
+    order = np.concatenate([rows[train], rows[heldout]])
+    digest = cache.reorder(directory / "decoded.u8", directory / "images.u8", order, row,
+                           len(train))
+    (directory / "decoded.u8").unlink()
+    kept = np.array(readable, np.int64)[order]
+    np.save(directory / "kept.npy", kept)
+    meta = {"version": CACHE_VERSION, "row": row, "train": len(train), "heldout": len(heldout),
+            "train_sha256": digest, "skipped": skipped, "note": note}
+    cache.write_json(directory / "meta.json", meta)  # last: its presence marks the cache whole
+    return meta
 
 
-def _read_cache(path: Path) -> tuple[np.ndarray, list[int], list[str]] | None:
-    try:
-        with np.load(path) as cached:
-            return (cached["images"], cached["kept"].tolist(),
-                    json.loads(str(cached["skipped"])))
-    except (OSError, ValueError, KeyError, json.JSONDecodeError):
-        return None  # missing or damaged: decode again
-
-
-def _write_cache(path: Path, images: np.ndarray, kept: list[int], skipped: list[str]) -> None:
-    """Writes the cache atomically and removes this folder's older caches; a cache folder that
-    cannot be written costs only the next run's decoding time."""
-    try:
-        paths.save_npz(path, images=images, kept=np.array(kept, np.int64),
-                       skipped=np.array(json.dumps(skipped)))
-        for older in path.parent.glob(path.name.split("-")[0] + "-*.npz"):
-            if older != path:
-                older.unlink(missing_ok=True)
-    except OSError as err:
-        print(f"warning: cannot cache the decoded pictures in {path.parent} ({err.strerror or err}); "
-              f"the next run decodes them again", file=sys.stderr)
-
-
-def load_folder(folder: Path, options: Options) -> Dataset:
-    """Every readable picture under `folder` as one dataset (from the cache when it is current)."""
+def folder_splits(folder: Path, options: Options) -> Splits:
+    """Every readable picture under `folder`, a fixed share held out (options.holdout), as two
+    datasets whose images are read-only memory maps of the cache (decoded first where the cache
+    is not current)."""
     if not folder.is_dir():
         raise UserError(f"{folder}: no such folder" if not folder.exists() else
                         f"{folder} is a file; give the folder that holds the pictures")
@@ -175,32 +179,35 @@ def load_folder(folder: Path, options: Options) -> Dataset:
     if not files:
         raise UserError(f"{folder}: no picture files ({', '.join(EXTENSIONS)}) in it or below it")
     folder_id = hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:12]
-    cache = cache_folder() / "folders" / f"{folder_id}-{_cache_key(folder, files, options)[:24]}.npz"
-    cached = _read_cache(cache)
-    if cached is None:
-        cached = decode_folder(folder, files, options)
-        _write_cache(cache, *cached)
-    images, kept, skipped = cached
-    if skipped:
-        print(f"warning: skipped {len(skipped)} unreadable file(s) of {len(files)} (first: "
-              f"{skipped[0]})", file=sys.stderr)
+    directory = cache.cache_folder() / "folders" / f"{folder_id}-{_cache_key(folder, files, options)[:24]}"
+    meta = cache.read_json(directory / "meta.json")
+    if meta is None or meta.get("version") != CACHE_VERSION:
+        directory = cache.writable(directory, "pictures")
+        meta = _decode_into(directory, folder, files, options)
+        for older in directory.parent.glob(f"{folder_id}-*"):
+            if older != directory:
+                shutil.rmtree(older, ignore_errors=True)
+    if meta["skipped"]:
+        print(f"warning: skipped {len(meta['skipped'])} unreadable file(s) of {len(files)} "
+              f"(first: {meta['skipped'][0]})", file=sys.stderr)
+    kept, count = np.load(directory / "kept.npy"), meta["train"] + meta["heldout"]
+    images = cache.open_rows(directory / "images.u8", count, meta["row"])
     labels, classes = _labels([files[i] for i in kept])
-    return Dataset(images, labels, f"images:{folder}", classes)
+    name = f"images:{folder}"
+
+    def part(rows: slice, name: str, digest: str | None = None) -> Dataset:
+        at = (str(directory / "images.u8"), rows.start * int(np.prod(meta["row"])))
+        return Dataset(images[rows], None if labels is None else labels[rows], name, classes,
+                       digest, at)
+
+    train = part(slice(0, meta["train"]), name, meta["train_sha256"])
+    heldout = part(slice(meta["train"], count), f"{name} (held out)") if meta["heldout"] else None
+    return Splits(train, heldout, meta["note"])
 
 
-def holdout_split(dataset: Dataset, share: float) -> Splits:
-    """A fixed, seeded share of the pictures held out; training never sees them."""
-    count = len(dataset.images)
-    held = min(count - 1, max(1 if share > 0 and count > 1 else 0, round(share * count)))
-    order = np.random.default_rng(HOLDOUT_SEED).permutation(count)
-    train, heldout = np.sort(order[held:]), np.sort(order[:held])
-    if not held:
-        return Splits(dataset, None, "none: the folder holds one picture" if count == 1 else
-                      "none: the held-out share is 0")
-    note = (f"{held} of the folder's {count} pictures ({share:.0%}, drawn with seed "
-            f"{HOLDOUT_SEED}), never trained on")
-    return Splits(dataset.take(train, dataset.name),
-                  dataset.take(heldout, f"{dataset.name} (held out)"), note)
+def load_folder(folder: Path, options: Options) -> Dataset:
+    """Every readable picture under `folder` as one dataset, in the files' sorted order."""
+    return folder_splits(folder, dataclasses.replace(options, holdout=0.0)).train
 
 
 class FolderSource:
@@ -215,8 +222,7 @@ class FolderSource:
 
     def _split_once(self) -> Splits:
         if self._splits is None:
-            self._splits = holdout_split(load_folder(self.folder, self.options),
-                                         self.options.holdout)
+            self._splits = folder_splits(self.folder, self.options)
         return self._splits
 
     def split(self, name: str) -> Dataset | None:
