@@ -123,6 +123,8 @@ spread, spread_metrics = compiled(run.place_states(seeds.init_states(pair.step()
 hlo = compiled.as_text()
 root = tempfile.mkdtemp()
 loop.run(eight, root + "/eight")
+# streamed: each device gathers only its rows of each run's batch
+loop.run(dataclasses.replace(eight, data_placement="stream"), root + "/streamed")
 try:
     programs.device_mesh(dataclasses.replace(eight, batch_size=6))
     refused = ""
@@ -133,7 +135,7 @@ print(json.dumps({
     "per_device_batch": "f32[4,28,28,1]" in hlo, "diffs": diffs(one, spread),
     "metric_diffs": metric_diffs(one_metrics, spread_metrics, relative=True),
     "single": [{k: [float(v) for v in np.asarray(m[k])] for k in m} for m in (one_metrics, one_second)],
-    "logs": logs(root + "/eight", 2), "refused": refused,
+    "logs": logs(root + "/eight", 2), "streamed": logs(root + "/streamed", 2), "refused": refused,
     "default_split": {n: dict(programs.device_mesh(dataclasses.replace(pair, seeds=n, devices=0)).shape)
                       for n in (3, 6, 12, 16)}}))
 """
@@ -213,6 +215,8 @@ def test_seeds_compose_with_data_parallelism_on_8_cpu_devices():
         single = [{"iteration": i + 1, **{k: v[run] for k, v in m.items()}}
                   for i, m in enumerate(out["single"])]
         _close_logs(single, logged, 1e-3)
+    for placed, streamed in zip(out["logs"], out["streamed"], strict=True):
+        _close_logs(placed, streamed, 1e-6)  # the same batches, split the same way
     assert out["refused"] == ("batch size 6 does not split over 4 devices (each of the 2 runs "
                               "gets 4 of the 8); use a multiple of 4")
     # without --devices: all 8, the runs over as many as divide both, each batch over the rest

@@ -242,7 +242,7 @@ def test_on_the_cpu_the_official_schedule_runs_in_pieces_with_the_same_numbers(i
         start = seeds.init_states(config.step())
         start = start.replace(step=start.step + step)
         fused, want = train_step(select(start, 0), images, config)
-        pieces, got = built.iteration(built.place_states(start), data, step)
+        pieces, got = built.iteration(built.place_states(start), [data] * built.pieces(step), step)
         assert int(select(pieces, 0).critic_updates) == updates
         # the same f32 updates compiled as other programs: ulp-level drift per update
         assert_trees_close(select(pieces, 0), fused, atol=2e-6, rtol=1e-4)

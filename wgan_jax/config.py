@@ -286,6 +286,15 @@ class RunConfig:
                                              "name or #rrggbb)", metavar="COLOUR")
     holdout: float = knob(0.1, "data", "share of a picture folder held out for evaluation (never "
                                        "trained on), for sources without a test split")
+    # Where the training images live; both places give a run the same batches (the real batch's
+    # indices are drawn from the same keys), so a run may resume in the other one.
+    data_placement: str = knob(
+        "auto", "data", "where the training images live: device (all of them in host and device "
+        "memory, batches drawn inside the step), stream (they stay on the host, a picture "
+        "folder's in its memory-mapped cache file, and each iteration's batches are gathered "
+        "ahead by grain's threads) or auto (device where the decoded images fit half the free "
+        "memory, else stream)",
+        choices=("auto", "device", "stream"))
 
     sample_every: int = knob(50, "outputs", "save a 5x5 sample grid every N generator "
                                             "iterations", metavar="N")

@@ -1,8 +1,8 @@
 """The host loop: dispatch one generator iteration of every run at a time, read metrics back only
 at log points, write files.
 
-Data flows one way: files -> device array -> the compiled programs (wgan_jax.programs) ->
-metrics -> writers (wgan_jax.writers). What an iteration produces for the host (metrics, sample
+Data flows one way: files -> device array (or, streamed, each iteration's batches: wgan_jax.feed)
+-> the compiled programs (wgan_jax.programs) -> metrics -> writers (wgan_jax.writers). What an iteration produces for the host (metrics, sample
 images, evaluation outputs) is read back only after the next iteration has been dispatched, so
 the device never waits for the host: each read is queued as a deferred call. Checkpoints are the
 other host synchronisation, every `checkpoint_every` iterations. SIGINT and SIGTERM finish the
@@ -26,9 +26,10 @@ from rich.console import Console
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
                            TimeRemainingColumn)
 
-from wgan_jax import data, distributed, programs, records, seeds, terminal, warmstart
+from wgan_jax import data, distributed, feed, programs, records, seeds, terminal, warmstart
 from wgan_jax.checkpoint import SET_ASIDE, Checkpoints
 from wgan_jax.config import Config
+from wgan_jax.data import placement
 from wgan_jax.errors import UserError, WriteFailed
 from wgan_jax.events import require
 from wgan_jax.lock import WorkdirLock
@@ -71,6 +72,16 @@ def prepare(config: Config) -> tuple[Config, data.Splits]:
         raise UserError(f"batch size {config.batch_size} is larger than the dataset "
                         f"({len(dataset.images)} images)")
     return config, splits
+
+
+def place(config: Config, train: data.Dataset) -> placement.Placement:
+    """Where the training images live for this run (config.data_placement, "auto" decided by
+    their decoded size against the memory budget)."""
+    count, *shape = train.images.shape
+    what = f"{count} images of {'x'.join(map(str, shape))}"
+    source = ("the memory-mapped cache on disk" if isinstance(train.images, np.memmap)
+              else "host memory")
+    return placement.decide(config.data_placement, train.nbytes, what, source)
 
 
 def _classes(config: Config, dataset: data.Dataset) -> int:
@@ -151,12 +162,14 @@ def _run(config: Config, workdir: Path, console: Console, resume: bool,
     distributed.barrier("wgan_jax: workdir checked")  # before process 0 writes into it
     mesh = programs.device_mesh(config)
     config, splits = prepare(config)
-    told = notice(config) if notice is not None else None
-    if told:
-        console.print(told)
+    where = place(config, splits.train)
+    for told in (where.line, notice(config) if notice is not None else None):
+        if told:
+            console.print(told)
     checkpoints = Checkpoints(workdir, config.keep_checkpoints)
     try:
-        built = programs.build(config.step(), programs.batching(config), mesh)
+        built = programs.build(config.step(), programs.batching(config), mesh,
+                               streamed=where.mode == "stream")
         states = initial_states(checkpoints, built, config, splits.train.identity(),
                                 resume, resume_from)
         start_at = _start_at(states, checkpoints, config, console, resume)
@@ -219,9 +232,7 @@ class _Trainer:
                  checkpoints: Checkpoints, built: programs.Programs, start_at: int):
         self.config, self.workdir, self.checkpoints = config, workdir, checkpoints
         self.programs, self.start_at = built, start_at
-        train = splits.train
-        self.images = built.place_data((train.images, train.labels) if config.conditional
-                                       else train.images)
+        self.feed = feed.feed(config, built, splits.train, start_at)
         self.step_config = config.step()
         self.identity = splits.train.identity()
         self.outputs = Outputs(config, workdir, console, splits, start_at,
@@ -239,7 +250,7 @@ class _Trainer:
         try:
             with self.progress, _StopRequest() as stop:
                 while at < config.iterations:
-                    states, metrics = self.programs.iteration(states, self.images, at)
+                    states, metrics = self.programs.iteration(states, self.feed(at), at)
                     self._read_back()  # the previous iteration's, while this one runs
                     at, stopping = at + 1, _stopping(stop, at + 1, config)
                     # every iteration, not only at logs: a run that fails between two logs

@@ -1,8 +1,10 @@
 """The pure update steps, each `f(state, ...) -> (state, metrics)`, jitted once per config.
 
-`data` is always the whole training set as a uint8 device array (N, H, W, C), passed as an
-argument (never baked into the program as a constant); batches are drawn from it inside the step,
-with replacement, as the seed does.
+`data` is the whole training set as a uint8 device array (N, H, W, C) (with its labels, for a
+conditional run), passed as an argument (never baked into the program as a constant), and
+batches are drawn from it inside the step, with replacement, as the seed does; or, where the set
+lives on disk (data placement "stream"), `Drawn`: the real batches of this call's critic updates,
+gathered by the host at the indices `real_indices` gives, which are the ones the step would draw.
 
 What the steps do, point by point (the config fields that change a point are named):
 - critic update: a real batch and a fake batch go through the critic as two separate batches
@@ -26,6 +28,7 @@ import dataclasses
 import functools
 import inspect
 
+import flax.struct
 import jax
 import jax.numpy as jnp
 import optax
@@ -66,9 +69,31 @@ def real_batch(data: jax.Array, key: jax.Array, batch_size: int) -> jax.Array:
     return to_unit_range(jnp.take(data, _batch_index(key, batch_size, data.shape[0]), axis=0))
 
 
+@flax.struct.dataclass
+class Drawn:
+    """Real batches drawn ahead by the host: images uint8 (U, B, H, W, C), one batch per critic
+    update of the call (U), and their labels (U, B) for a conditional run, else None. Inside a
+    critic update: one batch, (B, H, W, C) and (B,)."""
+
+    images: jax.Array
+    labels: jax.Array | None = None
+
+
+def real_indices(key: jax.Array, first_update: int, count: int, batch_size: int,
+                 size: int) -> jax.Array:
+    """The indices (count, batch_size) of the real batches of critic updates first_update, ...,
+    first_update + count - 1 of the run whose root key is `key`, in a set of `size` images:
+    the draw each update makes inside the step, for the host to gather the same batches."""
+    updates = first_update + jnp.arange(count)
+    return jax.vmap(lambda u: jax.random.randint(_update_keys(key, u)[0], (batch_size,), 0,
+                                                 size))(updates)
+
+
 def _real(data, key: jax.Array, config: Config) -> tuple[jax.Array, jax.Array | None]:
     """A real batch and, for a conditional run (whose `data` is (images, labels)), its labels:
-    the same draw as `real_batch`."""
+    the same draw as `real_batch`; a `Drawn` batch as it is."""
+    if isinstance(data, Drawn):
+        return to_unit_range(data.images), data.labels
     if not config.conditional:
         return real_batch(data, key, config.batch_size), None
     images, labels = data
@@ -86,9 +111,14 @@ def fake_labels(noise_key: jax.Array, count: int, config: Config) -> jax.Array |
                                           config.num_classes))
 
 
+def _update_keys(key: jax.Array, update: jax.Array) -> jax.Array:
+    """Keys of critic update number `update` of the run with root key `key`: real batch, noise,
+    dropout (real), dropout (fake)."""
+    return jax.random.split(jax.random.fold_in(stream(key, CRITIC), update), 4)
+
+
 def _critic_keys(state: TrainState, update: jax.Array) -> jax.Array:
-    """Keys of critic update number `update`: real batch, noise, dropout (real), dropout (fake)."""
-    return jax.random.split(jax.random.fold_in(stream(state.key, CRITIC), update), 4)
+    return _update_keys(state.key, update)
 
 
 def _fake_batch(state: TrainState, noise_key: jax.Array, config: Config):
@@ -232,15 +262,22 @@ def _critic_steps(state: TrainState, data: jax.Array, config: Config,
     updates = state.critic_updates + jnp.arange(count)
     keys = jax.vmap(lambda update: _critic_keys(state, update))(updates)
     unroll = min(critic_unroll(config), count)
+    # a Drawn `data` holds one batch per update: each update takes its own slice of it
+    drawn = data if isinstance(data, Drawn) else None
+
+    def real(batch):
+        return data if drawn is None else batch
+
     if config.fake_batches == "train-update":
-        return jax.lax.scan(lambda carry, k: _critic_step_with(carry, data, k, config), state,
-                            keys, unroll=unroll)
+        return jax.lax.scan(lambda carry, xs: _critic_step_with(carry, real(xs[1]), xs[0], config),
+                            state, (keys, drawn), unroll=unroll)
     fakes = jax.vmap(lambda key: _fake_batch(state, key, config)[0])(keys[:, 1])
 
     def body(carry, inputs):
-        return _critic_update(carry, data, *inputs, config)
+        update_keys, fake, batch = inputs
+        return _critic_update(carry, real(batch), update_keys, fake, config)
 
-    return jax.lax.scan(body, state, (keys, fakes), unroll=unroll)
+    return jax.lax.scan(body, state, (keys, fakes, drawn), unroll=unroll)
 
 
 def long_iteration(step: int) -> bool:
@@ -257,14 +294,21 @@ def critic_count(step: jax.Array, config: Config) -> jax.Array:
     return jnp.asarray(config.n_critic)
 
 
+def critic_updates_before(step: int, config: Config) -> int:
+    """Critic updates done before generator iteration `step` (0-based) under the config's
+    schedule: the state's critic_updates counter at that iteration, for the host."""
+    if config.critic_schedule != "official":
+        return step * config.n_critic
+    long = min(step, OFFICIAL_WARMUP) + len(range(OFFICIAL_EVERY, step, OFFICIAL_EVERY))
+    return long * OFFICIAL_LONG + (step - long) * config.n_critic
+
+
 def mean_critic_updates(config: Config) -> float:
     """Critic updates per generator iteration over a whole run of config.iterations, on average
     (the official schedule's long iterations included)."""
     if config.critic_schedule != "official":
         return float(config.n_critic)
-    total = config.iterations
-    long = min(total, OFFICIAL_WARMUP) + len(range(OFFICIAL_EVERY, total, OFFICIAL_EVERY))
-    return (long * OFFICIAL_LONG + (total - long) * config.n_critic) / total
+    return critic_updates_before(config.iterations, config) / config.iterations
 
 
 def _generator_step(state: TrainState, config: Config) -> tuple[TrainState, Metrics]:
