@@ -14,7 +14,6 @@ numbers are comparable only at the same N; the field quotes N = 10,000 (0.28 s p
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -44,10 +43,11 @@ def main() -> int:
     import jax
 
     from run import write_report
-    from wgan_jax import data, fid, pretrained, steps
+    from wgan_jax import data, fid, pretrained
+    from wgan_jax.core import generation
     from wgan_jax.checkpoint import read_states
     from wgan_jax.seeds import init_states
-    from wgan_jax.state import select
+    from wgan_jax.core.state import select
 
     n = args.samples
     splits = data.load_splits("mnist", data.Options())
@@ -68,7 +68,7 @@ def main() -> int:
         measured(f"--pretrained {name}", generated(generator.variables, generator.config, n))
     for workdir in args.workdirs:
         saved = read_states(Path(workdir), None, init_states)
-        variables = steps.variables_of(select(saved.states, 0), saved.config.step())
+        variables = generation.variables_of(select(saved.states, 0), saved.config.step())
         measured(workdir, generated(variables, saved.config, n))
     if not args.no_floor:
         measured(f"MNIST train (first {n}, the floor)", splits.train.images[:n])

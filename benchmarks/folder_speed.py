@@ -12,7 +12,6 @@ reads the cache. Prints both times and the per-picture cost as JSON.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time

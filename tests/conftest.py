@@ -40,7 +40,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from wgan_jax import Config, data, init_state, loop, seeds  # noqa: E402
-from wgan_jax.state import abstract  # noqa: E402
+from wgan_jax.core.state import abstract  # noqa: E402
 
 # Narrow networks keep compilation short; the layer structure is the seed's. No FID: the
 # Inception network takes ~0.3 s per image on 2 CPU cores (tests/test_fid.py and the colour

@@ -16,7 +16,7 @@ from wgan_jax import UserError, data, init_state, loop, programs
 from wgan_jax import config as config_lib
 from wgan_jax.checkpoint import Checkpoints
 from wgan_jax.workdirs import resumed_config
-from wgan_jax.state import select
+from wgan_jax.core.state import select
 
 from conftest import TINY, leaves, target
 

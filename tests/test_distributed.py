@@ -20,8 +20,9 @@ import dataclasses, json, sys, tempfile
 import jax, jax.numpy as jnp, numpy as np
 sys.path.insert(0, TESTS)
 from conftest import TINY, noise_driven
-from wgan_jax import UserError, data, loop, programs, seeds, steps
-from wgan_jax.state import select
+from wgan_jax import UserError, data, loop, programs, seeds
+from wgan_jax.core import steps
+from wgan_jax.core.state import select
 
 images = data.load_bundled_mnist().images[:512]
 

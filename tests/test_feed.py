@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from wgan_jax import UserError, data, loop, seeds, steps
+from wgan_jax import UserError, data, loop, seeds
+from wgan_jax.core import draws
 from wgan_jax.checkpoint import read_states
 from wgan_jax.data import placement
 
@@ -36,10 +37,10 @@ def test_the_host_draws_the_indices_the_step_draws(images):
     state = seeds.init_states(TINY.step())
     state = jax.tree_util.tree_map(lambda x: x[0], state).replace(
         critic_updates=jax.numpy.asarray(7, jax.numpy.int32))
-    index = steps.real_indices(state.key, 7, 3, TINY.batch_size, len(images))
+    index = draws.real_indices(state.key, 7, 3, TINY.batch_size, len(images))
     assert index.shape == (3, TINY.batch_size)
     for update in range(3):
-        in_step = steps._batch_index(steps._critic_keys(state, 7 + update)[0], TINY.batch_size,
+        in_step = draws.batch_index(draws.critic_keys(state, 7 + update)[0], TINY.batch_size,
                                      len(images))
         np.testing.assert_array_equal(index[update], in_step)
     assert len(np.unique(np.asarray(index))) > TINY.batch_size  # three different batches

@@ -4,7 +4,6 @@ for every kind of network and loss, and hold no host callback: nothing in an ite
 for Python. Lowering is the step before XLA compiles for the device; what a device run adds
 (its compiler, its kernels, its timings) is benchmarks/gpu_check.sh's."""
 
-import dataclasses
 import re
 
 import jax

@@ -26,7 +26,7 @@ import jax, numpy as np
 from conftest import TINY, noise_driven
 from wgan_jax import data, loop, programs, seeds
 from wgan_jax.checkpoint import Checkpoints
-from wgan_jax.state import abstract, select
+from wgan_jax.core.state import abstract, select
 
 config = dataclasses.replace(TINY, iterations=3, log_every=1, checkpoint_every=2)
 loop.run(config, workdir)

@@ -6,9 +6,10 @@ import dataclasses
 import numpy as np
 import pytest
 
-from wgan_jax import UserError, loop, pretrained, seeds, steps
+from wgan_jax import UserError, loop, pretrained, seeds
+from wgan_jax.core import generation
 from wgan_jax.checkpoint import read_states
-from wgan_jax.state import select
+from wgan_jax.core.state import select
 
 from conftest import TINY, leaves
 
@@ -27,7 +28,7 @@ def test_export_then_load_gives_the_runs_averaged_generator_and_its_scores(avera
     card = pretrained.export(workdir, "tiny", samples=200, command="train.py ...", where=tmp_path)
     generator = pretrained.load("tiny", where=tmp_path)
     state = select(read_states(workdir, None, seeds.init_states).states, 0)
-    expected = steps.variables_of(state, config.step())  # averaged, statistics recomputed
+    expected = generation.variables_of(state, config.step())  # averaged, statistics recomputed
     for got, want in zip(leaves(generator.variables), leaves(expected)):
         np.testing.assert_array_equal(got, want)
     assert generator.config == config and card["iterations"] == 2
@@ -37,7 +38,7 @@ def test_export_then_load_gives_the_runs_averaged_generator_and_its_scores(avera
     assert again["fd_mnist"] == pytest.approx(card["evaluation"]["fd_mnist"], rel=1e-6)
     assert pretrained.names(tmp_path) == ["tiny"]
     raw = pretrained.export(workdir, "raw", samples=200, where=tmp_path, averaged=False)
-    trained = steps.variables_of(state, config.step(), False)
+    trained = generation.variables_of(state, config.step(), False)
     for got, want in zip(leaves(pretrained.load("raw", where=tmp_path).variables), leaves(trained)):
         np.testing.assert_array_equal(got, want)
     assert not raw["averaged"] and raw["evaluation"]["fd_mnist"] != card["evaluation"]["fd_mnist"]

@@ -7,9 +7,10 @@ import matplotlib.image
 import numpy as np
 import pytest
 
-from wgan_jax import loop, sample, seeds, steps, viz
+from wgan_jax import loop, sample, seeds, viz
+from wgan_jax.core import generation
 from wgan_jax.checkpoint import read_states
-from wgan_jax.state import select
+from wgan_jax.core.state import select
 
 from conftest import TINY
 
@@ -33,9 +34,9 @@ def test_images_are_the_averaged_generators_at_the_chosen_step(tiny_run, tmp_pat
     config = dataclasses.replace(TINY, iterations=2, checkpoint_every=1, ema=0.5)
     state = select(read_states(tiny_run, 1, seeds.init_states).states, 0)
     z = sample.latents(config, 5, 0)
-    expected = viz.to_uint8(steps.generate(state, z, config.step()))  # averaged (ema on)
+    expected = viz.to_uint8(generation.generate(state, z, config.step()))  # averaged (ema on)
     np.testing.assert_array_equal(npz(tiny_run, tmp_path, "--n", "5", "--step", "1"), expected)
-    raw = viz.to_uint8(steps.generate(state, z, config.step(), averaged=False))
+    raw = viz.to_uint8(generation.generate(state, z, config.step(), averaged=False))
     assert not np.array_equal(expected, raw)
 
 
@@ -79,7 +80,7 @@ def test_a_batched_run_needs_run_and_gives_that_runs_generator(tmp_path):
     images = npz(tmp_path / "runs", tmp_path, "--n", "3", "--run", "1")
     states = read_states(tmp_path / "runs", None, seeds.init_states).states
     second = seeds.run_configs(config)[1].step()
-    expected = steps.generate(select(states, 1), sample.latents(second, 3, 0), second)
+    expected = generation.generate(select(states, 1), sample.latents(second, 3, 0), second)
     np.testing.assert_array_equal(images, viz.to_uint8(expected))
 
 

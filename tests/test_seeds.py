@@ -9,9 +9,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from wgan_jax import UserError, init_state, loop, programs, seeds, steps
+from wgan_jax import UserError, init_state, loop, programs, seeds
+from wgan_jax.core import generation, steps
 from wgan_jax.checkpoint import read_states
-from wgan_jax.state import select
+from wgan_jax.core.state import select
 
 from conftest import TINY, assert_trees_close, leaves
 
@@ -86,7 +87,7 @@ def test_generate_gives_each_run_its_own_samples(batching):
     states = seeds.init_states(config.step())
     images = run.generate(run.place_states(states), run.place_noise(z))
     for i in range(2):
-        np.testing.assert_allclose(images[i], steps.generate(select(states, i), z[i], config),
+        np.testing.assert_allclose(images[i], generation.generate(select(states, i), z[i], config),
                                    atol=1e-6)
 
 

@@ -331,7 +331,7 @@ def test_resume_mistakes_are_one_line_errors(finished_run, case, message):
 
 
 # official runs 100 critic updates per iteration at first; its steps are tested in-process
-# (tests/test_steps_rules.py) and its flag path is the same as these presets'.
+# (tests/core/test_steps_rules.py) and its flag path is the same as these presets'.
 @pytest.mark.slow
 @pytest.mark.parametrize("args, extra_metric", [
     (["--preset", "paper", "--loss", "dcgan"], None), (["--preset", "keras-exact"], "seed_d_loss"),

@@ -13,13 +13,14 @@ Pure pieces, each usable on its own:
 """
 
 from wgan_jax.config import PRESETS, Config, StepConfig, from_preset
+from wgan_jax.core.draws import real_batch
+from wgan_jax.core.generation import draw, generate, generator_variables
+from wgan_jax.core.losses import critic_loss, generator_loss, wasserstein_loss
+from wgan_jax.core.models import Critic, Generator
+from wgan_jax.core.optim import clip_params, rmsprop
+from wgan_jax.core.state import NetState, TrainState, init_state
+from wgan_jax.core.steps import critic_step, critic_steps, generator_step, train_step
 from wgan_jax.errors import UserError
-from wgan_jax.losses import critic_loss, generator_loss, wasserstein_loss
-from wgan_jax.models import Critic, Generator
-from wgan_jax.optim import clip_params, rmsprop
-from wgan_jax.state import NetState, TrainState, init_state
-from wgan_jax.steps import (critic_step, critic_steps, draw, generate, generator_step,
-                            generator_variables, real_batch, train_step)
 
 __all__ = [
     "PRESETS", "Config", "Critic", "Generator", "NetState", "StepConfig", "TrainState",

@@ -34,10 +34,10 @@ def generate(variables: dict, config, z: jax.Array, labels=None, batch: int = 10
              advance: Advance | None = None) -> jax.Array:
     """Images in [-1, 1] of generator `variables` for latent vectors `z` (and a conditional
     generator's labels), `batch` at a time (bounded memory)."""
-    from wgan_jax import steps  # the pure steps; imported here, where they are used
+    from wgan_jax.core import generation  # imported here, where it is used
 
     if labels is None:
-        return apply(lambda zs: steps.draw(variables, zs, config), z, batch=batch,
+        return apply(lambda zs: generation.draw(variables, zs, config), z, batch=batch,
                      advance=advance)
-    return apply(lambda zs, ys: steps.draw(variables, zs, config, ys), z, jnp.asarray(labels),
+    return apply(lambda zs, ys: generation.draw(variables, zs, config, ys), z, jnp.asarray(labels),
                  batch=batch, advance=advance)

@@ -31,7 +31,7 @@ from wgan_jax import paths
 from wgan_jax import records as records_lib
 from wgan_jax.config import Config, StepConfig
 from wgan_jax.errors import UserError, WriteFailed, first_line, write_failed
-from wgan_jax.state import TrainState, abstract
+from wgan_jax.core.state import TrainState, abstract
 
 paths.literal_glob_base()
 

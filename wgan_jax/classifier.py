@@ -23,6 +23,7 @@ import numpy as np
 import optax
 
 from wgan_jax import batches, data
+from wgan_jax.core import draws
 from wgan_jax.errors import ArgumentParser, UserError, run_command, writable_folder
 
 # Datasets with a shipped classifier, and the test accuracy each must reach.
@@ -60,7 +61,7 @@ def _shift(image: jax.Array, key: jax.Array, max_shift: int) -> jax.Array:
 
 @functools.partial(jax.jit, static_argnames=("tx", "max_shift"), donate_argnames=("params", "opt"))
 def _train_step(params, opt, images, labels, key, tx, max_shift):
-    x = data.to_unit_range(images)
+    x = draws.to_unit_range(images)
     x = jax.vmap(_shift, in_axes=(0, 0, None))(x, jax.random.split(key, x.shape[0]), max_shift)
 
     def loss_fn(p):
@@ -111,7 +112,7 @@ def classify(params, images: jax.Array | np.ndarray, advance: batches.Advance | 
     progress bar's."""
     images = jnp.asarray(images)
     if images.dtype == jnp.uint8:
-        images = data.to_unit_range(images)
+        images = draws.to_unit_range(images)
     return batches.apply(functools.partial(_forward, params), images, batch=EVAL_BATCH,
                          advance=advance)
 

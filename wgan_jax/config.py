@@ -16,15 +16,54 @@ import math
 from pathlib import Path
 from typing import Any
 
-from wgan_jax import augment
 from wgan_jax.data.base import Options
 from wgan_jax.data.fit import background_rgb
 from wgan_jax.errors import UserError
-from wgan_jax.losses import OBJECTIVES
 
 
-LOSSES = tuple(OBJECTIVES)
-# The network families `arch` picks (wgan_jax.models).
+@dataclasses.dataclass(frozen=True)
+class LossRules:
+    """What choosing a `loss` means for the rest of a run (the loss functions themselves are
+    wgan_jax.core.losses.OBJECTIVES)."""
+
+    clipped: bool  # clip the critic's parameters to [-clip, clip] around each update
+    penalised: bool  # add gp_weight times the gradient penalty to the critic loss
+    # Fields choosing this loss brings unless they are set too: its published optimizer
+    # (from_preset). A dict field is unhashable, so the pairs are a tuple.
+    defaults: tuple[tuple[str, Any], ...] = ()
+
+
+LOSSES: dict[str, LossRules] = {
+    # The WGAN (the seed): weight clipping.
+    "wgan": LossRules(clipped=True, penalised=False),
+    # DCGAN with Radford et al. 2016's optimizer: Adam 2e-4, beta1 0.5.
+    "dcgan": LossRules(clipped=False, penalised=False, defaults=(
+        ("optimizer", "adam"), ("lr", 2e-4), ("adam_b1", 0.5), ("adam_b2", 0.999))),
+    # WGAN-GP: the gradient penalty instead of clipping; Gulrajani et al. 2017's Adam 1e-4,
+    # betas (0, 0.9), and a critic without BatchNorm (the penalty is per sample) and, as in the
+    # paper's critics, without dropout.
+    "wgan-gp": LossRules(clipped=False, penalised=True, defaults=(
+        ("optimizer", "adam"), ("lr", 1e-4), ("adam_b1", 0.0), ("adam_b2", 0.9),
+        ("critic_norm", "layer"), ("dropout", 0.0))),
+}
+
+# DiffAugment's transforms (wgan_jax.core.augment).
+AUGMENTATIONS = ("color", "translation", "cutout")
+
+
+def augment_policy(policy: str) -> tuple[str, ...]:
+    """The transforms of an `augment` policy: "off" (none) or a comma-separated subset of
+    AUGMENTATIONS, in the order given; raises ValueError naming a bad one."""
+    if policy == "off":
+        return ()
+    names = tuple(name.strip() for name in policy.split(","))
+    bad = [name for name in names if name not in AUGMENTATIONS]
+    if bad or not names:
+        raise ValueError(f"unknown augmentation {', '.join(bad) or repr(policy)}: use off or a "
+                         f"comma-separated subset of {', '.join(AUGMENTATIONS)}")
+    return names
+
+# The network families `arch` picks (wgan_jax.core.models).
 ARCHS = ("seed", "dcgan")
 
 # Each preset is a set of overrides of the defaults; the first line says what it is for. The
@@ -100,7 +139,7 @@ class StepConfig:
         "wgan", "algorithm", "wgan: Wasserstein loss with weight clipping (the seed); dcgan: "
         "sigmoid + binary cross-entropy, non-saturating generator loss, no clipping; wgan-gp: "
         "Wasserstein loss plus a gradient penalty, no clipping (Gulrajani et al. 2017). Each "
-        "brings its published optimizer unless that is set too", choices=LOSSES)
+        "brings its published optimizer unless that is set too", choices=tuple(LOSSES))
     clip: float = knob(
         0.01, "algorithm", "critic parameters are clipped to [-clip, clip] around every critic "
         "update (the Lipschitz bound; loss wgan only); on the command line a comma-separated list "
@@ -338,17 +377,17 @@ class Config(RunConfig, StepConfig):
             if f.metadata["choices"] and getattr(self, f.name) not in f.metadata["choices"]:
                 raise UserError(f"{f.name} must be one of {', '.join(f.metadata['choices'])}; "
                                 f"got {getattr(self, f.name)!r}")
-        if OBJECTIVES[self.loss].penalised and self.critic_norm == "batch":
+        if LOSSES[self.loss].penalised and self.critic_norm == "batch":
             raise UserError(f"{self.loss} needs a critic without BatchNorm (critic_norm layer or "
                             f"none): the penalty is per sample, and BatchNorm mixes samples")
-        if self.keras_exact and OBJECTIVES[self.loss].penalised:
+        if self.keras_exact and LOSSES[self.loss].penalised:
             raise UserError("keras_exact splits the real and fake updates; the gradient penalty "
                             "needs both in one update")
-        if self.conditional and (self.keras_exact or OBJECTIVES[self.loss].penalised):
+        if self.conditional and (self.keras_exact or LOSSES[self.loss].penalised):
             raise UserError(f"conditional runs take the wgan or dcgan loss without keras_exact "
                             f"(got loss {self.loss}{', keras_exact' if self.keras_exact else ''})")
         try:
-            augment.parse(self.augment)
+            augment_policy(self.augment)
         except ValueError as err:
             raise UserError(f"augment: {err}") from None
         if self.augment != "off" and self.keras_exact:
@@ -475,12 +514,12 @@ def from_preset(name: str, **overrides: Any) -> Config:
     explicit = _legacy_data(overrides)
     explicit = {k: v for k, v in explicit.items() if v is not None}
     loss = explicit.get("loss", PRESETS[name].get("loss", "wgan"))
-    if loss not in OBJECTIVES:
+    if loss not in LOSSES:
         raise UserError(f"loss must be one of {', '.join(LOSSES)}; got {loss!r}")
     arch = explicit.get("arch", PRESETS[name].get("arch", "seed"))
     if arch not in ARCH_DEFAULTS:
         raise UserError(f"arch must be one of {', '.join(ARCHS)}; got {arch!r}")
-    fields = {**PRESETS[name], **ARCH_DEFAULTS[arch], **dict(OBJECTIVES[loss].defaults), **explicit}
+    fields = {**PRESETS[name], **ARCH_DEFAULTS[arch], **dict(LOSSES[loss].defaults), **explicit}
     known = {f.name for f in dataclasses.fields(Config)}
     unknown = sorted(set(fields) - known)
     if unknown:

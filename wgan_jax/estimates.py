@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import os
 
-from wgan_jax import fid, models, platform, steps
+from wgan_jax import fid, platform
+from wgan_jax.core import draws, models
 from wgan_jax.config import Config
 
 REFERENCE_CORES = 2
 # Seconds per generator iteration = BASE + PER_GFLOP[arch] x GFLOP per iteration (the official
-# schedule's long iterations counted by their updates, steps.mean_critic_updates).
+# schedule's long iterations counted by their updates, draws.mean_critic_updates).
 TRAIN_BASE = {"seed": 0.084, "dcgan": 0.0}
 TRAIN_PER_GFLOP = {"seed": 0.00407, "dcgan": 0.0104}
 # Seconds to start (imports, data, the first checkpoint and sample grid) and to compile the
@@ -48,7 +49,7 @@ def training_seconds(config: Config) -> float:
     its evaluations (classifier metrics where a shipped classifier reads the data, FID where
     asked for)."""
     arch = config.arch
-    gflop = models.flops_per_iteration(config, steps.mean_critic_updates(config)) / 1e9
+    gflop = models.flops_per_iteration(config, draws.mean_critic_updates(config)) / 1e9
     seconds = STARTUP + COMPILE[arch] + config.iterations * (TRAIN_BASE[arch]
                                                              + TRAIN_PER_GFLOP[arch] * gflop)
     seconds += COMPILE_CONDITIONAL * config.conditional

@@ -28,12 +28,13 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from wgan_jax import (batches, classifier, data, estimates, fid, metrics, platform, records, steps,
+from wgan_jax import (batches, classifier, data, estimates, fid, metrics, platform, records,
                       terminal, viz)
+from wgan_jax.core import generation
 from wgan_jax import config as config_lib
 from wgan_jax.config import Config
 from wgan_jax.errors import ArgumentParser, UserError, run_command, writable_folder
-from wgan_jax.state import EVAL, TrainState, select, stream
+from wgan_jax.core.state import EVAL, TrainState, select, stream
 
 GENERATE_BATCH = classifier.EVAL_BATCH
 # (description, total) -> a progress bar's advance; terminal.Phases.track.
@@ -112,7 +113,7 @@ class Evaluator:
 
     def labels(self, config: Config) -> jax.Array | None:
         """The classes a conditional generator is asked for, in turn (None: unconditional)."""
-        return steps.balanced_labels(len(self.z), config)
+        return generation.balanced_labels(len(self.z), config)
 
     def _bar(self, description: str, total: int) -> batches.Advance | None:
         return self.track(description, total) if self.track is not None else None
@@ -127,7 +128,7 @@ class Evaluator:
     def generate(self, state: TrainState, config: Config, averaged: bool = True) -> jax.Array:
         """The evaluation images of a training state, on the device: the averaged generator's
         when config.ema is on (unless `averaged` is False)."""
-        return self.images(steps.variables_of(state, config, averaged), config)
+        return self.images(generation.variables_of(state, config, averaged), config)
 
     def dispatch(self, state: TrainState, config: Config, images: jax.Array | None = None
                  ) -> dict[str, jax.Array]:

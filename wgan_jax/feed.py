@@ -3,8 +3,8 @@
 iteration's real batches, gathered by the host from the images on disk ("stream").
 
 Streamed batches are the ones the step would draw from the whole set: run r's critic update u
-takes the images at `steps.real_indices(key_r, u, ...)`, its key a function of its seed, and u
-a function of the iteration (`steps.critic_updates_before`). So an iteration's batches are a
+takes the images at `draws.real_indices(key_r, u, ...)`, its key a function of its seed, and u
+a function of the iteration (`draws.critic_updates_before`). So an iteration's batches are a
 pure function of (seed, iteration): a resumed stream starts at the resumed iteration and draws
 exactly what the interrupted one would have, and both placements train the same run. grain runs
 the gathering in threads ahead of the loop (a random-access source of iterations, prefetched),
@@ -21,7 +21,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from wgan_jax import seeds, steps
+from wgan_jax import seeds
+from wgan_jax.core import draws
 from wgan_jax.config import Config
 from wgan_jax.data import Dataset, cache
 from wgan_jax.programs import Programs
@@ -47,7 +48,7 @@ def feed(config: Config, programs: Programs, train: Dataset, start_at: int) -> F
 def _indices(keys: jax.Array, first: jax.Array, count: int, batch_size: int,
              size: int) -> jax.Array:
     """Every run's real-batch indices (R, count, batch_size) from critic update `first` on."""
-    return jax.vmap(lambda key: steps.real_indices(key, first, count, batch_size, size))(keys)
+    return jax.vmap(lambda key: draws.real_indices(key, first, count, batch_size, size))(keys)
 
 
 class Stream:
@@ -68,23 +69,23 @@ class Stream:
             grain.ReadOptions(num_threads=THREADS, prefetch_buffer_size=PREFETCH)))
         self.next_at = start_at
 
-    def __call__(self, at: int) -> list[steps.Drawn]:
+    def __call__(self, at: int) -> list[draws.Drawn]:
         if at != self.next_at:
             raise ValueError(f"the stream is at iteration {self.next_at}, not {at}")
         self.next_at += 1
         return next(self.batches)
 
-    def draw(self, at: int) -> list[steps.Drawn]:
-        """Iteration `at`'s batches, one steps.Drawn (R, n_critic, B, ...) per program, on the
+    def draw(self, at: int) -> list[draws.Drawn]:
+        """Iteration `at`'s batches, one draws.Drawn (R, n_critic, B, ...) per program, on the
         devices."""
         config, pieces = self.config, self.programs.pieces(at)
         per_piece = config.n_critic
-        indices = np.asarray(_indices(self.keys, steps.critic_updates_before(at, config),
+        indices = np.asarray(_indices(self.keys, draws.critic_updates_before(at, config),
                                       pieces * per_piece, config.batch_size, len(self.images)))
         return [self._placed(indices[:, p * per_piece:(p + 1) * per_piece])
                 for p in range(pieces)]
 
-    def _placed(self, indices: np.ndarray) -> steps.Drawn:
+    def _placed(self, indices: np.ndarray) -> draws.Drawn:
         """The images (and labels) at `indices` (R, U, B) as arrays spread like the programs'
         drawn batches, each device's block gathered alone."""
         sharding = self.programs.drawn_sharding
@@ -94,4 +95,4 @@ class Stream:
                                                 lambda index: read(indices[index[:3]]))
 
         labels = None if self.labels is None else gather(lambda i: self.labels[i], ())
-        return steps.Drawn(gather(self.rows, self.images.shape[1:]), labels)
+        return draws.Drawn(gather(self.rows, self.images.shape[1:]), labels)

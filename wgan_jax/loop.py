@@ -34,7 +34,7 @@ from wgan_jax.errors import UserError, WriteFailed
 from wgan_jax.events import require
 from wgan_jax.lock import WorkdirLock
 from wgan_jax.outputs import Outputs
-from wgan_jax.state import TrainState, abstract, iteration, nonfinite_parts, select
+from wgan_jax.core.state import TrainState, abstract, iteration, nonfinite_parts, select
 from wgan_jax.workdirs import check_workdir
 
 SAMPLE_COUNT = 25  # a 5x5 grid, like the seed's sample_images

@@ -27,10 +27,11 @@ import jax
 import numpy as np
 
 from wgan_jax import config as config_lib
-from wgan_jax import estimates, records, steps, terminal
+from wgan_jax import estimates, records, terminal
+from wgan_jax.core import generation
 from wgan_jax.config import Config
 from wgan_jax.errors import ArgumentParser, UserError, run_command, writable_folder
-from wgan_jax.state import init_state, select
+from wgan_jax.core.state import init_state, select
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,7 +55,7 @@ class Pretrained:
         if not self.conditional and labels is not None:
             raise UserError(f"generator {self.card.get('name')!r} is not conditional; it takes "
                             f"no labels")
-        return steps.draw(self.variables, z, self.config, labels)
+        return generation.draw(self.variables, z, self.config, labels)
 
 
 def folder() -> Path:
@@ -114,7 +115,7 @@ def export(workdir: str | Path, name: str, step: int | None = None, samples: int
     if config.seeds > 1:
         raise UserError(f"{workdir} holds {config.seeds} batched runs; export one run")
     state, averaged = select(states, 0), averaged and bool(config.ema)
-    variables = jax.device_get(steps.variables_of(state, config.step(), averaged))
+    variables = jax.device_get(generation.variables_of(state, config.step(), averaged))
     evaluator = Evaluator(config, samples, use_fid=wants_fid(fid or config.eval_fid))
     if announce is not None:
         announce(evaluator, config)

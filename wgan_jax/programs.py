@@ -3,7 +3,7 @@
 
 Every leaf of the state has a leading run axis, split over the mesh's "runs" axis: whole runs
 per device, and runs never exchange anything. Each run's batch is split over the "data" axis
-(data parallel with JAX's sharding: `steps.shard_batch` marks the batch, XLA partitions the rest
+(data parallel with JAX's sharding: `draws.shard_batch` marks the batch, XLA partitions the rest
 and all-reduces gradients and BatchNorm statistics), and the state is replicated along it. A
 single device is a 1x1 mesh. The programs are a `jax.shard_map`, manual over "runs" only,
 around the runs of one device: vmapped into one program, or, on the CPU, where XLA runs vmapped
@@ -11,7 +11,7 @@ around the runs of one device: vmapped into one program, or, on the CPU, where X
 come out replicated, so that every process of a multi-host run can read them.
 
 The training images enter either whole, replicated on every device (data placement "device"),
-or as each call's real batches drawn by the host ("stream", `steps.Drawn`, leading axes (R, U),
+or as each call's real batches drawn by the host ("stream", `draws.Drawn`, leading axes (R, U),
 split over "runs" and each batch over "data").
 """
 
@@ -27,10 +27,11 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from wgan_jax import platform, steps
+from wgan_jax import platform
+from wgan_jax.core import draws, generation, steps
 from wgan_jax.config import Config, StepConfig
 from wgan_jax.errors import UserError
-from wgan_jax.state import TrainState, select
+from wgan_jax.core.state import TrainState, select
 
 RUNS, DATA = "runs", "data"  # the mesh axes: whole runs, and the batch of each run
 
@@ -77,13 +78,13 @@ class Programs:
     # Extra `critic` dispatches before `train` in a long iteration of the official schedule;
     # 0 where `train` runs the schedule itself (see _build).
     chunks: int = 0
-    # Whether the programs take drawn batches (steps.Drawn) rather than the whole set.
+    # Whether the programs take drawn batches (draws.Drawn) rather than the whole set.
     streamed: bool = False
 
     def pieces(self, at: int) -> int:
         """Programs dispatched for generator iteration `at` (0-based): `chunks` critic programs
         and `train` in a long iteration of the official schedule, else `train` alone."""
-        return self.chunks + 1 if self.chunks and steps.long_iteration(at) else 1
+        return self.chunks + 1 if self.chunks and draws.long_iteration(at) else 1
 
     def iteration(self, states: TrainState, data: list, at: int) -> tuple[TrainState, dict]:
         """Generator iteration `at` (0-based) of every run: the programs `pieces(at)` counts, the
@@ -122,9 +123,9 @@ def build(config: StepConfig, how: str, mesh: Mesh, streamed: bool = False) -> P
     "loop") says, taking drawn batches where `streamed`; cached by `config.program()`, so that
     a resume in the same process, or a run with another seed, clip bound or learning rate,
     compiles nothing new."""
-    if streamed and config.critic_schedule == "official" and steps.OFFICIAL_LONG % config.n_critic:
+    if streamed and config.critic_schedule == "official" and draws.OFFICIAL_LONG % config.n_critic:
         raise UserError(f"streamed data with the official critic schedule needs an n_critic that "
-                        f"divides {steps.OFFICIAL_LONG}, not {config.n_critic}; use "
+                        f"divides {draws.OFFICIAL_LONG}, not {config.n_critic}; use "
                         f"--data-placement device")
     return _build(config.program(), how, mesh, streamed)
 
@@ -146,7 +147,7 @@ def _build(config: StepConfig, how: str, mesh: Mesh, streamed: bool = False) -> 
     if _in_pieces(config, streamed):
         constant = _build(dataclasses.replace(config, critic_schedule="constant"), how, mesh,
                           streamed)
-        return dataclasses.replace(constant, chunks=steps.OFFICIAL_LONG // config.n_critic - 1)
+        return dataclasses.replace(constant, chunks=draws.OFFICIAL_LONG // config.n_critic - 1)
     per_device = config.seeds // mesh.shape[RUNS]
     if how == "loop" and per_device > 1:
         return _in_turn(_one_program(config, how, mesh, streamed), per_device)
@@ -155,7 +156,7 @@ def _build(config: StepConfig, how: str, mesh: Mesh, streamed: bool = False) -> 
 
 def _in_pieces(config: StepConfig, streamed: bool) -> bool:
     """Whether the official schedule's long iterations are dispatched in pieces (see _build)."""
-    return (config.critic_schedule == "official" and steps.OFFICIAL_LONG % config.n_critic == 0
+    return (config.critic_schedule == "official" and draws.OFFICIAL_LONG % config.n_critic == 0
             and (streamed or steps.critic_unroll(config) > 1))
 
 
@@ -176,7 +177,7 @@ def _one_program(config: StepConfig, how: str, mesh: Mesh, streamed: bool) -> Pr
 
     def generate(states, z):
         def draw(state, z):  # a conditional run's grids: the classes in turn
-            return steps.generate(state, z, config, labels=steps.balanced_labels(len(z), config))
+            return generation.generate(state, z, config, labels=generation.balanced_labels(len(z), config))
         return _over_runs(how, draw, states, z)
 
     def critic(states, images):

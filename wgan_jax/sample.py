@@ -20,10 +20,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from wgan_jax import batches, platform, pretrained, seeds, steps, terminal, viz
+from wgan_jax import batches, platform, pretrained, seeds, terminal, viz
+from wgan_jax.core import generation
 from wgan_jax.checkpoint import parse_step, read_states
 from wgan_jax.config import Config
-from wgan_jax.state import select
+from wgan_jax.core.state import select
 from wgan_jax.errors import ArgumentParser, UserError, run_command, writable_folder, write_failed
 
 FORMATS = ("grid", "png-dir", "npz")
@@ -45,7 +46,7 @@ def from_run(workdir: str | Path, step: int | str | None = None, run: int | None
     _check_run(saved.config, run, workdir)
     run = run or 0
     program = seeds.run_configs(saved.config)[run].step()
-    return program, jax.device_get(steps.variables_of(select(saved.states, run), program))
+    return program, jax.device_get(generation.variables_of(select(saved.states, run), program))
 
 
 def _check_run(config: Config, run: int | None, workdir: Path) -> None:

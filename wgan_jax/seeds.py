@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from wgan_jax.config import Config, StepConfig
-from wgan_jax.state import SAMPLES, TrainState, init_state, stream
+from wgan_jax.core.state import SAMPLES, TrainState, init_state, stream
 
 # Keys of a run's final records that describe the run rather than measure it.
 _NOT_MEASURED = ("iteration", "kind", "seconds", "class_shares")

@@ -6,7 +6,7 @@ rest: root key, learning rates, clip bound and counters (the new run starts at i
 its own random streams). Two kinds of leaf are new in a conditional run started from an
 unconditional one, and both start where the unconditional networks compute exactly what they
 did: the generator's first kernel gains input rows for the label embedding, which start at zero,
-and the critic's projection embedding starts at zero anyway (wgan_jax.models.projected).
+and the critic's projection embedding starts at zero anyway (wgan_jax.core.layers.projected).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from wgan_jax import seeds
 from wgan_jax.checkpoint import parse_step, read_states
 from wgan_jax.config import Config
 from wgan_jax.errors import UserError
-from wgan_jax.state import TrainState
+from wgan_jax.core.state import TrainState
 
 # What a fine-tuning run keeps of its own: the parts that are about this run, not its networks.
 _OWN = ("key", "lr_critic", "lr_generator", "clip", "step", "critic_updates")

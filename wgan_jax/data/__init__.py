@@ -12,7 +12,8 @@ Without a prefix, an existing folder is read as IDX files if it holds them and a
 otherwise, and any other name is a tfds dataset. Every source gives a training split and, where
 it can, a held-out split for evaluation (`Splits`): the test split of IDX and tfds datasets, a
 fixed share of a picture folder. `Options` fit any source's images to one square size and channel
-count. The training step scales the uint8 pixels to [-1, 1] on the device, so the whole set costs
+count. The training step scales the uint8 pixels to [-1, 1] on the device
+(wgan_jax.core.draws.to_unit_range), so the whole set costs
 one byte per pixel of device memory, where it fits (data placement "device"); a picture folder
 too big for memory stays in its memory-mapped cache file and is streamed (wgan_jax.data.placement,
 wgan_jax.data.stream).
@@ -25,7 +26,7 @@ import os
 from pathlib import Path
 from typing import Callable, Protocol
 
-from wgan_jax.data.base import Dataset, Options, Splits, known_classifier, to_unit_range
+from wgan_jax.data.base import Dataset, Options, Splits, known_classifier
 from wgan_jax.data.catalog import TfdsSource, load_tfds
 from wgan_jax.data.fit import background_rgb, fit_array
 from wgan_jax.data.cache import cache_folder
@@ -36,7 +37,7 @@ from wgan_jax.errors import UserError
 
 __all__ = ["DEBIAN_FASHION_MNIST", "IDX_FILES", "KINDS", "Dataset", "Options", "Source", "Splits",
            "bundled_mnist_folder", "cache_folder", "known_classifier", "load", "load_bundled_mnist",
-           "load_idx", "load_idx_dir", "load_splits", "load_tfds", "source", "to_unit_range"]
+           "load_idx", "load_idx_dir", "load_splits", "load_tfds", "source"]
 
 
 class Source(Protocol):

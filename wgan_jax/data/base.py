@@ -68,12 +68,6 @@ class Splits:
     heldout_note: str
 
 
-def to_unit_range(images_uint8):
-    """uint8 pixels (a NumPy or JAX array) to float32 in [-1, 1], the generator's output range,
-    as the seed scales them."""
-    return (images_uint8.astype(np.float32) - 127.5) / 127.5
-
-
 @dataclasses.dataclass(frozen=True)
 class Options:
     """How images are fitted to what the networks take; the defaults change nothing."""

@@ -67,17 +67,13 @@ Term = Callable[[jnp.ndarray], jnp.ndarray]
 @dataclasses.dataclass(frozen=True)
 class Objective:
     """What one `Config.loss` trains: the critic's loss as a real-batch term plus a fake-batch
-    term (apart, since the seed's Keras program updates on each in turn), the generator's loss,
-    and how the critic is kept Lipschitz: by clipping its weights, or by the gradient penalty."""
+    term (apart, since the seed's Keras program updates on each in turn) and the generator's
+    loss. How the critic is kept Lipschitz (clipping or the penalty) and the optimizer a loss
+    brings are the config's (wgan_jax.config.LOSSES)."""
 
     real: Term  # the real batch's part of the critic loss
     fake: Term  # the fake batch's part of the critic loss
     generator: Term  # the generator's loss on the critic's scores of its images
-    clipped: bool  # clip the critic's parameters to [-clip, clip] around each update
-    penalised: bool  # add gp_weight times the gradient penalty to the critic loss
-    # Config fields choosing this loss brings unless they are set too: its published optimizer
-    # (wgan_jax.config.from_preset). A dict field is unhashable, so the pairs are a tuple.
-    defaults: tuple[tuple[str, object], ...] = ()
 
     def critic(self, scores_real: jnp.ndarray, scores_fake: jnp.ndarray) -> jnp.ndarray:
         return self.real(scores_real) + self.fake(scores_fake)
@@ -87,22 +83,13 @@ _wasserstein_real = functools.partial(wasserstein_loss, REAL)
 _wasserstein_fake = functools.partial(wasserstein_loss, FAKE)
 
 OBJECTIVES: dict[str, Objective] = {
-    # The WGAN (the seed): critic loss D(fake) - D(real), generator loss -D(G(z)), weight clipping.
-    "wgan": Objective(_wasserstein_real, _wasserstein_fake, generator_loss, clipped=True,
-                      penalised=False),
+    # The WGAN (the seed): critic loss D(fake) - D(real), generator loss -D(G(z)).
+    "wgan": Objective(_wasserstein_real, _wasserstein_fake, generator_loss),
     # DCGAN: cross-entropy with labels 1 real / 0 fake, the non-saturating generator loss
     # (fakes labelled 1).
-    # Radford et al. 2016's optimizer: Adam 2e-4, beta1 0.5.
     "dcgan": Objective(functools.partial(binary_cross_entropy, 1.0),
                        functools.partial(binary_cross_entropy, 0.0),
-                       functools.partial(binary_cross_entropy, 1.0), clipped=False, penalised=False,
-                       defaults=(("optimizer", "adam"), ("lr", 2e-4), ("adam_b1", 0.5),
-                                 ("adam_b2", 0.999))),
-    # WGAN-GP: the Wasserstein losses, the gradient penalty instead of clipping; Gulrajani et
-    # al. 2017's Adam 1e-4, betas (0, 0.9), and a critic without BatchNorm (the penalty is per
-    # sample) and, as in the paper's critics, without dropout.
-    "wgan-gp": Objective(_wasserstein_real, _wasserstein_fake, generator_loss, clipped=False,
-                         penalised=True,
-                         defaults=(("optimizer", "adam"), ("lr", 1e-4), ("adam_b1", 0.0),
-                                   ("adam_b2", 0.9), ("critic_norm", "layer"), ("dropout", 0.0))),
+                       functools.partial(binary_cross_entropy, 1.0)),
+    # WGAN-GP: the Wasserstein losses; the penalty is added by the critic update.
+    "wgan-gp": Objective(_wasserstein_real, _wasserstein_fake, generator_loss),
 }

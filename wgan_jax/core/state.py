@@ -11,14 +11,14 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from wgan_jax import models, optim
+from wgan_jax.core import models, optim
 from wgan_jax.config import StepConfig
 
 # Independent random streams, all folded out of the state's one root key. A critic update uses
 # fold_in(stream(key, CRITIC), critic_updates), a generator update fold_in(stream(key, GENERATOR),
 # step): each update's key depends only on its own counter, so the n_critic keys of an iteration
 # can be made up front, and no key is ever used twice.
-# AUGMENT_* (the critic's augmentation, wgan_jax.augment) fold the same counters.
+# AUGMENT_* (the critic's augmentation, wgan_jax.core.augment) fold the same counters.
 INIT, CRITIC, GENERATOR, SAMPLES, EVAL, PENALTY, BN_STATS, AUGMENT_CRITIC, AUGMENT_GENERATOR = range(9)
 
 

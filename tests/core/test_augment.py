@@ -1,4 +1,4 @@
-"""DiffAugment (wgan_jax.augment): each transform against NumPy with the same per-image
+"""DiffAugment (wgan_jax.core.augment): each transform against NumPy with the same per-image
 parameters, its gradient against the transposed NumPy map, its wiring into both updates, and an
 exact resume of a run that augments."""
 
@@ -9,7 +9,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from wgan_jax import UserError, augment, critic_step, from_preset, generator_step, init_state, loop
+from wgan_jax import UserError, critic_step, from_preset, generator_step, init_state, loop
+from wgan_jax.core import augment
 
 from conftest import TINY, leaves, target
 
@@ -109,7 +110,7 @@ def test_a_run_that_augments_resumes_bitwise(tmp_path):
     loop.run(dataclasses.replace(run, iterations=2), tmp_path / "resumed")
     loop.run(run, tmp_path / "resumed", resume=True)
     from wgan_jax.checkpoint import Checkpoints
-    from wgan_jax.state import select
+    from wgan_jax.core.state import select
 
     states = []
     for name in ("straight", "resumed"):

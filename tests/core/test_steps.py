@@ -6,9 +6,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from wgan_jax import (critic_step, critic_steps, generate, generator_step, init_state,
-                      models, real_batch, steps, train_step)
-from wgan_jax.state import BN_STATS, CRITIC, GENERATOR, stream
+from wgan_jax import (critic_step, critic_steps, generate, generator_step, init_state, real_batch,
+                      train_step)
+from wgan_jax.core import draws, generation, models, steps
+from wgan_jax.core.state import BN_STATS, CRITIC, GENERATOR, stream
 
 from conftest import assert_trees_close, leaves, noise_driven
 
@@ -290,11 +291,11 @@ def test_averaging_does_not_change_training_and_off_means_the_trained_generator(
 def test_recomputed_statistics_are_the_averaged_generators_batch_statistics(images, config):
     on = dataclasses.replace(config, **AVERAGED, ema_stats="recomputed")
     state, _ = train_step(init_state(on, jax.random.PRNGKey(5)), images, on)
-    stats = steps.generator_variables(state, on)["batch_stats"]
+    stats = generation.generator_variables(state, on)["batch_stats"]
     # By hand: the first BatchNorm's input (the first upsampling conv's output) on the same
     # latent vectors, its mean and (biased) variance over batch and space, in float64.
     generator, _ = models.build(on)
-    z = jax.random.normal(stream(state.key, BN_STATS), (steps.RECOMPUTE_SAMPLES, on.latent_dim))
+    z = jax.random.normal(stream(state.key, BN_STATS), (generation.RECOMPUTE_SAMPLES, on.latent_dim))
     _, captured = generator.apply({"params": state.ema["params"], "batch_stats": state.ema["batch_stats"]}, z,
                                   train=True, mutable=["batch_stats", "intermediates"],
                                   capture_intermediates=True)
@@ -308,9 +309,9 @@ def test_recomputed_statistics_are_the_averaged_generators_batch_statistics(imag
 
 # The state, metrics and four images after two TINY iterations, computed at 70a8204 (before the
 # conditional code's last change) under these tests' XLA flags on an x86-64 CPU with AVX-512:
-# `python tests/test_steps.py` writes it again. Update it only for an intended change of the
+# `python tests/core/test_steps.py` writes it again. Update it only for an intended change of the
 # unconditional step, after checking the change.
-REFERENCE = Path(__file__).parent / "data" / "unconditional-two-iterations.npz"
+REFERENCE = Path(__file__).parents[1] / "data" / "unconditional-two-iterations.npz"
 # How far another instruction set may take a leaf, in units of the float32 spacing at the leaf's
 # largest magnitude: XLA promises no bits across instruction sets, and RMSprop's g / sqrt(v)
 # turns rounding differences into step differences. Measured between AVX-512 and
@@ -386,12 +387,12 @@ def test_real_batches_carry_their_own_labels_and_fake_ones_every_class(config):
     conditional = dataclasses.replace(config, conditional=True, num_classes=10, batch_size=512)
     labels = jnp.arange(100, dtype=jnp.int32) % 10
     images = jnp.broadcast_to((labels * 20).astype(jnp.uint8)[:, None, None, None], (100, 28, 28, 1))
-    real, real_labels = steps._real((images, labels), jax.random.PRNGKey(0), conditional)
+    real, real_labels = draws.real((images, labels), jax.random.PRNGKey(0), conditional)
     np.testing.assert_array_equal(np.round((np.asarray(real[:, 0, 0, 0]) + 1) * 127.5),
                                   np.asarray(real_labels) * 20)
-    drawn = np.asarray(steps.fake_labels(jax.random.PRNGKey(1), 512, conditional))
+    drawn = np.asarray(draws.fake_labels(jax.random.PRNGKey(1), 512, conditional))
     assert set(drawn) == set(range(10))
-    assert steps.fake_labels(jax.random.PRNGKey(1), 512, config) is None
+    assert draws.fake_labels(jax.random.PRNGKey(1), 512, config) is None
 
 
 if __name__ == "__main__":  # writes REFERENCE anew, under the tests' XLA flags (conftest)

@@ -3,7 +3,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from wgan_jax import Config, clip_params, optim
+from wgan_jax import Config, clip_params
+from wgan_jax.core import optim
 
 
 def keras_rmsprop(param, grads, lr, rho, eps):

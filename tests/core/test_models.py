@@ -6,7 +6,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from wgan_jax import Config, UserError, from_preset, models
+from wgan_jax import Config, UserError, from_preset
+from wgan_jax.core import layers, models, seed_nets
 
 
 def numpy_upsample_conv(x, kernel, bias):
@@ -26,7 +27,7 @@ def numpy_upsample_conv(x, kernel, bias):
 def test_upsample_conv_equals_upsampling_then_4x4_same_conv(shape):
     rng = np.random.default_rng(0)
     x = rng.normal(size=shape).astype(np.float32)
-    layer = models.UpsampleConv(5)
+    layer = layers.UpsampleConv(5)
     params = layer.init(jax.random.PRNGKey(0), x)["params"]
     params = {"kernel": params["kernel"], "bias": jnp.asarray(rng.normal(size=5), jnp.float32)}
     got = layer.apply({"params": params}, x)
@@ -172,7 +173,7 @@ def test_the_generalised_seed_critic_is_the_seed_on_mnist_bit_for_bit():
     (28, (2, 2, 2, 1), {1}), (32, (2, 2, 2, 1), set()), (64, (2, 2, 2, 2), set()),
     (16, (2, 2, 1, 1), set()), (20, (2, 2, 2, 1), {1})])
 def test_critic_strides_halve_to_four_and_pad_odd_sizes_before_a_halving(size, strides, pads):
-    plan = models.critic_strides(size, size, 4)
+    plan = seed_nets.critic_strides(size, size, 4)
     assert tuple(s for s, _ in plan) == strides
     assert {i for i, (_, pad) in enumerate(plan) if any(pad)} == pads
 
@@ -231,7 +232,7 @@ def numpy_conv_transpose(x, weight, stride, pad):
 def test_dcgan_transposed_convolutions_are_pytorchs(shape, stride, pad):
     rng = np.random.default_rng(0)
     x = rng.normal(size=shape).astype(np.float32)
-    layer = models.ConvTranspose(3, stride)
+    layer = layers.ConvTranspose(3, stride)
     weight = rng.normal(size=(shape[-1], 3, 4, 4)).astype(np.float32)  # PyTorch (in, out, kh, kw)
     got = layer.apply({"params": {"kernel": jnp.asarray(weight.transpose(2, 3, 1, 0))}}, x)
     np.testing.assert_allclose(np.asarray(got), numpy_conv_transpose(x, weight, stride, pad),

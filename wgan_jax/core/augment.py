@@ -18,21 +18,9 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-TRANSFORMS = ("color", "translation", "cutout")
+from wgan_jax.config import augment_policy
+
 TRANSLATION_RATIO, CUTOUT_RATIO = 0.125, 0.5
-
-
-def parse(policy: str) -> tuple[str, ...]:
-    """The transforms of a policy: "off" (none) or a comma-separated subset of TRANSFORMS, in
-    the order given; raises ValueError naming a bad one."""
-    if policy == "off":
-        return ()
-    names = tuple(name.strip() for name in policy.split(","))
-    bad = [name for name in names if name not in TRANSFORMS]
-    if bad or not names:
-        raise ValueError(f"unknown augmentation {', '.join(bad) or repr(policy)}: use off or a "
-                         f"comma-separated subset of {', '.join(TRANSFORMS)}")
-    return names
 
 
 def draw(key: jax.Array, shape: tuple[int, ...]) -> dict[str, jax.Array]:
@@ -90,7 +78,7 @@ _APPLY = {"color": _color, "translation": _translation, "cutout": _cutout}
 
 def apply(images: jax.Array, params: dict, policy: str) -> jax.Array:
     """`images` through the policy's transforms with the given per-image parameters."""
-    for name in parse(policy):
+    for name in augment_policy(policy):
         images = _APPLY[name](images, params)
     return images
 

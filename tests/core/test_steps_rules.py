@@ -8,11 +8,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from wgan_jax import (critic_step, generator_step, init_state, losses, models, programs,
-                      real_batch, seeds, steps, train_step)
+from wgan_jax import (critic_step, generator_step, init_state, programs, real_batch, seeds,
+                      train_step)
+from wgan_jax.core import draws, losses, models, steps
 from wgan_jax.config import PRESETS
-from wgan_jax.losses import OBJECTIVES
-from wgan_jax.state import CRITIC, PENALTY, select, stream
+from wgan_jax.config import LOSSES
+from wgan_jax.core.state import CRITIC, PENALTY, select, stream
 
 from conftest import TINY, assert_trees_close, leaves
 
@@ -24,7 +25,7 @@ RUN_FIELDS = {"batch_size", "log_every", "iterations", "arch", "image_size", "dr
 def variant(preset=None, loss=None, **extra):
     fields = {k: v for k, v in PRESETS.get(preset, {}).items() if k not in RUN_FIELDS}
     if loss:
-        fields.update(OBJECTIVES[loss].defaults, loss=loss)
+        fields.update(LOSSES[loss].defaults, loss=loss)
     return dataclasses.replace(TINY, **{**fields, **extra}).validate()
 
 
@@ -197,9 +198,9 @@ def test_dcgan_critic_loss_is_the_cross_entropy_of_its_batches(images):
 def test_official_schedule_counts_match_the_reference_rule():
     config = variant("official")
     reference = [100 if i < 25 or i % 500 == 0 else config.n_critic for i in range(1600)]
-    counts = jax.vmap(lambda i: steps.critic_count(i, config))(jnp.arange(1600))
+    counts = jax.vmap(lambda i: draws.critic_count(i, config))(jnp.arange(1600))
     assert counts.tolist() == reference
-    assert set(jax.vmap(lambda i: steps.critic_count(i, TINY))(jnp.arange(50)).tolist()) == {TINY.n_critic}
+    assert set(jax.vmap(lambda i: draws.critic_count(i, TINY))(jnp.arange(50)).tolist()) == {TINY.n_critic}
 
 
 @pytest.fixture(scope="module")
