@@ -17,14 +17,14 @@ from wgan_jax.errors import ArgumentParser, UserError, run_command, writable_fol
 
 def build_parser() -> ArgumentParser:
     """The flags: one per config field (generated from the field's group, meaning and type in
-    wgan_jax/config.py), then those of where a run starts, runs and writes."""
+    wgan_jax/config/fields.py), then those of where a run starts, runs and writes."""
     parser = ArgumentParser(
         description="Train a Wasserstein GAN (weight clipping) on MNIST, another dataset or a "
                     "folder of your own pictures. Defaults are the seed recipe's (Keras-GAN "
                     "wgan.py); --preset, --loss and --arch change some of them, and a flag given "
                     "wins over all three.",
         epilog="Each flag above `running` sets the config field of the same name "
-               "(wgan_jax/config.py); --set GROUP.FIELD=VALUE does the same.")
+               "(wgan_jax/config/fields.py); --set GROUP.FIELD=VALUE does the same.")
     for group, meaning in config_lib.GROUPS.items():
         flags = parser.add_argument_group(f"{group}: {meaning}")
         for field in dataclasses.fields(config_lib.Config):

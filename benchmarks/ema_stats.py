@@ -20,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from wgan_jax import seeds  # noqa: E402
-from wgan_jax.checkpoint import read_states  # noqa: E402
+from wgan_jax.ckpt import read_states  # noqa: E402
 from wgan_jax.core.state import select  # noqa: E402
 from wgan_jax.evaluate import Evaluator  # noqa: E402
 

@@ -45,7 +45,7 @@ def main() -> int:
     from run import write_report
     from wgan_jax import data, fid, pretrained
     from wgan_jax.core import generation
-    from wgan_jax.checkpoint import read_states
+    from wgan_jax.ckpt import read_states
     from wgan_jax.seeds import init_states
     from wgan_jax.core.state import select
 

@@ -13,7 +13,7 @@ from PIL import Image
 
 from wgan_jax import UserError, data, loop, seeds
 from wgan_jax.core import draws
-from wgan_jax.checkpoint import read_states
+from wgan_jax.ckpt import read_states
 from wgan_jax.data import placement
 
 from conftest import TINY

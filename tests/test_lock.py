@@ -95,7 +95,7 @@ def test_two_processes_on_one_workdir_one_is_refused_the_other_finishes_untouche
     import jax
 
     from wgan_jax import seeds
-    from wgan_jax.checkpoint import read_states
+    from wgan_jax.ckpt import read_states
 
     leaves = [jax.tree_util.tree_leaves(read_states(run, None, seeds.init_states).states)
               for run in (shared, alone)]

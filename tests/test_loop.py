@@ -11,7 +11,7 @@ from rich.console import Console
 
 from wgan_jax import evaluate, loop, sample, viz
 from wgan_jax.errors import UserError, WriteFailed
-from wgan_jax.checkpoint import Checkpoints
+from wgan_jax.ckpt import Checkpoints
 from wgan_jax.evaluate import Evaluator
 
 from conftest import TINY, leaves, target

@@ -25,7 +25,7 @@ if topology:
 import jax, numpy as np
 from conftest import TINY, noise_driven
 from wgan_jax import data, loop, programs, seeds
-from wgan_jax.checkpoint import Checkpoints
+from wgan_jax.ckpt import Checkpoints
 from wgan_jax.core.state import abstract, select
 
 config = dataclasses.replace(TINY, iterations=3, log_every=1, checkpoint_every=2)

@@ -9,7 +9,7 @@ import pytest
 
 from wgan_jax import loop, sample, seeds, viz
 from wgan_jax.core import generation
-from wgan_jax.checkpoint import read_states
+from wgan_jax.ckpt import read_states
 from wgan_jax.core.state import select
 
 from conftest import TINY

@@ -11,7 +11,7 @@ import pytest
 
 from wgan_jax import UserError, init_state, loop, programs, seeds
 from wgan_jax.core import generation, steps
-from wgan_jax.checkpoint import read_states
+from wgan_jax.ckpt import read_states
 from wgan_jax.core.state import select
 
 from conftest import TINY, assert_trees_close, leaves

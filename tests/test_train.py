@@ -467,7 +467,7 @@ def test_sigkill_at_random_moments_never_costs_the_run(tmp_path):
     import jax
 
     from wgan_jax import seeds
-    from wgan_jax.checkpoint import read_states
+    from wgan_jax.ckpt import read_states
 
     leaves = [[np.asarray(x) for x in jax.tree_util.tree_leaves(
         read_states(run, None, seeds.init_states).states)] for run in (straight, workdir)]

@@ -14,7 +14,7 @@ import pytest
 from conftest import TINY
 from wgan_jax import loop, seeds
 from wgan_jax.core import models
-from wgan_jax.checkpoint import read_states
+from wgan_jax.ckpt import read_states
 from wgan_jax.errors import UserError
 from wgan_jax.core.state import select
 from wgan_jax.warmstart import initial_states, parse_source, transplant

@@ -64,7 +64,11 @@ def writable_folder(folder: Path, name: str) -> None:
 def run_command(body: Callable[[], int | None]) -> int:
     """Runs a command-line program's body and returns its exit status: a UserError is one
     `error:` line and 2, a failed write (WriteFailed, or an OSError no layer below turned into
-    one) one line and EXIT_WRITE_FAILED; `body` returns its own status, or None for success."""
+    one) one line and EXIT_WRITE_FAILED; `body` returns its own status, or None for success.
+    The libraries' logging is quieted first (terminal.quiet_libraries)."""
+    from wgan_jax.terminal import quiet_libraries  # rich, only for a command
+
+    quiet_libraries()
     try:
         return body() or 0
     except UserError as err:

@@ -222,7 +222,7 @@ def estimate_tracking(history: list[dict]) -> tuple[float, int] | None:
 
 def _load_run(workdir: Path, step: int | str | None = None
               ) -> tuple[Config, TrainState, list[dict]]:
-    from wgan_jax.checkpoint import read_states  # orbax is only needed to read a run
+    from wgan_jax.ckpt import read_states  # orbax is only needed to read a run
     from wgan_jax.seeds import init_states
 
     config, states, _ = read_states(workdir, step, init_states)
@@ -411,7 +411,7 @@ def _command(args) -> None:
         compare(args.workdirs, args.out or "comparison", args.samples)
         print(f"wrote {Path(args.out or 'comparison') / 'compare.md'}")
         return
-    from wgan_jax.checkpoint import parse_step
+    from wgan_jax.ckpt import parse_step
 
     step = None if args.step is None else parse_step(args.step)
     console = terminal.console()

@@ -27,7 +27,7 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, 
                            TimeRemainingColumn)
 
 from wgan_jax import data, distributed, feed, programs, records, seeds, terminal, warmstart
-from wgan_jax.checkpoint import SET_ASIDE, Checkpoints
+from wgan_jax.ckpt import SET_ASIDE, Checkpoints
 from wgan_jax.config import Config
 from wgan_jax.data import placement
 from wgan_jax.errors import UserError, WriteFailed

@@ -13,7 +13,7 @@ import jax
 from rich.console import Console
 
 from wgan_jax import data, fid, records, seeds
-from wgan_jax.checkpoint import Best
+from wgan_jax.ckpt import Best
 from wgan_jax.config import Config
 from wgan_jax.evaluate import Evaluator, no_classifier
 from wgan_jax.writers import Writer, events_folder, write_summary

@@ -102,7 +102,7 @@ def export(workdir: str | Path, name: str, step: int | None = None, samples: int
     its card as generator `name`; returns the card. `fid` ("auto", "on", "off"; None: the run's
     eval_fid) says whether the card has FID; auto: where its weights are installed, not on a
     CPU. `announce` is called with the evaluator and config before the evaluation."""
-    from wgan_jax.checkpoint import read_states  # orbax and the evaluation only to export
+    from wgan_jax.ckpt import read_states  # orbax and the evaluation only to export
     from wgan_jax.evaluate import Evaluator, wants_fid
     from wgan_jax.seeds import init_states
 

@@ -22,7 +22,7 @@ import numpy as np
 
 from wgan_jax import batches, platform, pretrained, seeds, terminal, viz
 from wgan_jax.core import generation
-from wgan_jax.checkpoint import parse_step, read_states
+from wgan_jax.ckpt import parse_step, read_states
 from wgan_jax.config import Config
 from wgan_jax.core.state import select
 from wgan_jax.errors import ArgumentParser, UserError, run_command, writable_folder, write_failed

@@ -1,8 +1,10 @@
-"""The console every command prints its notices and progress through, and the progress bars of
-its long phases."""
+"""The console every command prints its notices and progress through, the progress bars of its
+long phases, and the libraries' logging a command quiets."""
 
 from __future__ import annotations
 
+import logging
+import sys
 import time
 from collections.abc import Callable
 
@@ -58,3 +60,38 @@ class Phases:
                 self.console.print(f"{description}: {total} in "
                                    f"{time.perf_counter() - start:.1f} s")
         return advance
+
+
+def quiet_libraries() -> None:
+    """What a command-line program sets up around orbax (the library changes no global logging
+    or hook itself). orbax logs every save at INFO through absl: a run's own progress bar says
+    enough. A failed background save it logs at ERROR with its traceback, and raises to the
+    caller too, where the loop reports it in one line (errors.WriteFailed)."""
+    logging.getLogger("absl").setLevel(logging.CRITICAL)
+    _quiet_closed_loop()
+
+
+def _closed_loop(exc: BaseException | None) -> bool:
+    return isinstance(exc, RuntimeError) and str(exc) == "Event loop is closed"
+
+
+def _quiet_closed_loop() -> None:
+    """Drops one traceback: when a write of an asynchronous save fails (a full disk), orbax
+    closes the event loop awaiting the save while the save's other tensorstore writes are in
+    flight; each that ends later calls back into the closed loop from a tensorstore thread, and
+    Python prints that callback's RuntimeError (through sys.excepthook, or as unraisable). The
+    failure itself is reported in one line (WriteFailed); nothing else is hidden."""
+    if getattr(sys.excepthook, "quiet_closed_loop", False):
+        return
+    excepthook, unraisablehook = sys.excepthook, sys.unraisablehook
+
+    def except_hook(kind, value, traceback) -> None:
+        if not _closed_loop(value):
+            excepthook(kind, value, traceback)
+
+    def unraisable_hook(unraisable) -> None:
+        if not _closed_loop(unraisable.exc_value):
+            unraisablehook(unraisable)
+
+    except_hook.quiet_closed_loop = True
+    sys.excepthook, sys.unraisablehook = except_hook, unraisable_hook

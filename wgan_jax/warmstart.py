@@ -17,7 +17,7 @@ import jax
 import numpy as np
 
 from wgan_jax import seeds
-from wgan_jax.checkpoint import parse_step, read_states
+from wgan_jax.ckpt import parse_step, read_states
 from wgan_jax.config import Config
 from wgan_jax.errors import UserError
 from wgan_jax.core.state import TrainState

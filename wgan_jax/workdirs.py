@@ -1,5 +1,5 @@
 """A training workdir's policy: which folders a new run may start in, whether one holds a run,
-and what a resume may change. The checkpoints' own reading and writing is wgan_jax.checkpoint.
+and what a resume may change. The checkpoints' own reading and writing is wgan_jax.ckpt.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any
 
 from wgan_jax import config as config_lib
 from wgan_jax import lock
-from wgan_jax.checkpoint import BEST, SET_ASIDE, Checkpoints
+from wgan_jax.ckpt import BEST, SET_ASIDE, Checkpoints
 from wgan_jax.config import Config
 from wgan_jax.errors import UserError, writable_folder
 

@@ -109,7 +109,7 @@ def test_a_run_that_augments_resumes_bitwise(tmp_path):
     loop.run(run, tmp_path / "straight")
     loop.run(dataclasses.replace(run, iterations=2), tmp_path / "resumed")
     loop.run(run, tmp_path / "resumed", resume=True)
-    from wgan_jax.checkpoint import Checkpoints
+    from wgan_jax.ckpt import Checkpoints
     from wgan_jax.core.state import select
 
     states = []

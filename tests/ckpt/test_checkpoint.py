@@ -14,7 +14,7 @@ from rich.console import Console
 
 from wgan_jax import UserError, data, init_state, loop, programs
 from wgan_jax import config as config_lib
-from wgan_jax.checkpoint import Checkpoints
+from wgan_jax.ckpt import Checkpoints
 from wgan_jax.workdirs import resumed_config
 from wgan_jax.core.state import select
 
