@@ -1,4 +1,4 @@
-"""The CPU notice against the clock: for each kind of run, train.py's estimate (wgan_jax.estimates)
+"""The CPU notice against the clock: for each kind of run, train.py's estimate (wgan_jax.train.estimates)
 beside the wall time of the same command on this machine, start to exit.
 
     python benchmarks/cpu_estimates.py --out benchmarks/results/DATE-cpu-2core-estimates.json
@@ -35,11 +35,11 @@ RUNS = {
 def predicted(flags: list[str], workdir: str) -> float:
     """What train.py's notice says for `flags`: the config completed by the data, as the loop
     completes it before the notice."""
-    import train
-    from wgan_jax import estimates, loop
+    from wgan_jax.cli import train
+    from wgan_jax.train import estimates, start
 
     config = train.build_config(train.parse_args([*flags, "--workdir", workdir]), workdir)
-    return estimates.training_seconds(loop.prepare(config)[0])
+    return estimates.training_seconds(start.prepare(config)[0])
 
 
 def measured(flags: list[str], workdir: str) -> float:

@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from wgan_jax import seeds  # noqa: E402
 from wgan_jax.ckpt import read_states  # noqa: E402
 from wgan_jax.core.state import select  # noqa: E402
-from wgan_jax.evaluate import Evaluator  # noqa: E402
+from wgan_jax.eval.evaluator import Evaluator  # noqa: E402
 
 WAYS = ("raw", "averaged", "recomputed")
 

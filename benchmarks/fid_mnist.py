@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 def generated(variables: dict, config, count: int):
     """`count` images of a generator, drawn as the evaluation draws them (its seed, balanced
     labels for a conditional one)."""
-    from wgan_jax.evaluate import Evaluator
+    from wgan_jax.eval.evaluator import Evaluator
 
     evaluator = Evaluator(config, count, use_fid=False)
     return evaluator.images(variables, config.step())
@@ -43,10 +43,11 @@ def main() -> int:
     import jax
 
     from run import write_report
-    from wgan_jax import data, fid, pretrained
+    from wgan_jax import data, pretrained
+    from wgan_jax.eval import fid
     from wgan_jax.core import generation
     from wgan_jax.ckpt import read_states
-    from wgan_jax.seeds import init_states
+    from wgan_jax.core.runs import init_states
     from wgan_jax.core.state import select
 
     n = args.samples

@@ -51,17 +51,19 @@ def write_report(out: str | None, timed_iterations: int, results: list[dict], **
 
 def jax_benchmark(images, batch_size: int, iterations: int, unroll: int = 0,
                   dtype: str = "float32", arch: str = "seed") -> dict:
-    """The training loop's own program (wgan_jax.programs) on one device, one iteration per
+    """The training loop's own program (wgan_jax.train.programs) on one device, one iteration per
     dispatch as the loop runs it."""
     import jax
 
-    from wgan_jax import from_preset, programs, seeds
+    from wgan_jax import from_preset
+    from wgan_jax.train import programs
+    from wgan_jax.core.runs import init_states
 
     config = dataclasses.replace(from_preset("seed", arch=arch), batch_size=batch_size,
                                  critic_unroll=unroll, compute_dtype=dtype, devices=1,
                                  image_shape=tuple(images.shape[1:]))
     run = programs.build(config.step(), programs.batching(config), programs.device_mesh(config))
-    data, states = run.place_data(images), run.place_states(seeds.init_states(config.step()))
+    data, states = run.place_data(images), run.place_states(init_states(config.step()))
     start = time.perf_counter()
     compiled = run.train.lower(states, data).compile()
     compile_s = time.perf_counter() - start

@@ -39,7 +39,9 @@ ROOT = Path(__file__).resolve().parents[1]
 def speed(iterations: int, batch_size: int) -> list[dict]:
     import jax
 
-    from wgan_jax import data, feed, from_preset, programs, seeds
+    from wgan_jax import data, from_preset
+    from wgan_jax.train import feed, programs
+    from wgan_jax.core.runs import init_states
 
     train = data.load_bundled_mnist()
     config = dataclasses.replace(from_preset("seed"), batch_size=batch_size, devices=1,
@@ -50,7 +52,7 @@ def speed(iterations: int, batch_size: int) -> list[dict]:
         built = programs.build(config.step(), programs.batching(config),
                                programs.device_mesh(config), streamed=mode == "stream")
         supply = feed.feed(config, built, train, 0)
-        states = built.place_states(seeds.init_states(config.step()))
+        states = built.place_states(init_states(config.step()))
         for at in range(10):  # compilation and the stream's first gathers
             states, metrics = built.iteration(states, supply(at), at)
         jax.block_until_ready(metrics)

@@ -1,5 +1,5 @@
 """Batched seeds against one run: ms per generator iteration of N runs vmapped in one program
-(wgan_jax.seeds, what `train.py --seeds N` runs) beside the single run, in one process.
+(wgan_jax.core.runs, what `train.py --seeds N` runs) beside the single run, in one process.
 
     python benchmarks/seeds.py                                # seed networks, batch 64, 1 and 8 runs
     python benchmarks/seeds.py --preset quick --iterations 5 --out benchmarks/results/x.json
@@ -24,11 +24,12 @@ def time_runs(config, images, runs: int, iterations: int, batching: str) -> dict
     one generator iteration each, as `train.py` makes them."""
     import jax
 
-    from wgan_jax import programs, seeds
+    from wgan_jax.train import programs
+    from wgan_jax.core.runs import init_states
 
     config = dataclasses.replace(config, seeds=runs, seed_batching=batching, devices=1)
     run = programs.build(config.step(), programs.batching(config), programs.device_mesh(config))
-    state, images = run.place_states(seeds.init_states(config.step())), run.place_data(images)
+    state, images = run.place_states(init_states(config.step())), run.place_data(images)
     start = time.perf_counter()
     state, metrics = run.train(state, images)
     jax.block_until_ready((state, metrics))

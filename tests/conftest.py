@@ -39,11 +39,12 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from wgan_jax import Config, data, init_state, loop, seeds  # noqa: E402
+from wgan_jax import Config, data, init_state, seeds  # noqa: E402
+from wgan_jax.train import loop
 from wgan_jax.core.state import abstract  # noqa: E402
 
 # Narrow networks keep compilation short; the layer structure is the seed's. No FID: the
-# Inception network takes ~0.3 s per image on 2 CPU cores (tests/test_fid.py and the colour
+# Inception network takes ~0.3 s per image on 2 CPU cores (tests/eval/test_fid.py and the colour
 # end-to-end test turn it on, on a few hundred images).
 TINY = Config(preset="seed", batch_size=8, n_critic=3, latent_dim=16, gen_channels=(8, 4),
               critic_channels=(4, 4, 8, 8), iterations=4, log_every=2, sample_every=2,

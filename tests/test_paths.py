@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from wgan_jax import evaluate, platform, pretrained, sample
+from wgan_jax import platform, pretrained
+from wgan_jax.cli import evaluate as evaluate_cli, export as export_cli, sample as sample_cli
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import train  # noqa: E402  (the top-level train.py, as a user runs it)
@@ -50,11 +51,11 @@ def test_every_command_takes_the_path_as_typed(tmp_path, capsys, name, monkeypat
     assert f"outputs in {workdir}" in err or str(workdir) in err  # printed verbatim
     err = run(train.main, ["--workdir", str(workdir), "--resume", "--iterations", "3"], capsys)
     assert "warning" not in err and "damaged" not in err
-    out = run(sample.main, [str(workdir), "--n", "4", "--out", str(base / f"{name}.png")], capsys)
+    out = run(sample_cli.main, [str(workdir), "--n", "4", "--out", str(base / f"{name}.png")], capsys)
     assert (base / f"{name}.png").is_file() and str(base / f"{name}.png") in out
-    out = run(evaluate.main, [str(workdir), "--samples", "100"], capsys)
+    out = run(evaluate_cli.main, [str(workdir), "--samples", "100"], capsys)
     assert (workdir / "report.md").is_file() and f"Evaluating {workdir}:" in out
-    run(pretrained.main, [str(workdir), "--name", "odd", "--samples", "100", "--out",
+    run(export_cli.main, [str(workdir), "--name", "odd", "--samples", "100", "--out",
                           str(base / "gens" / name)], capsys)
     assert pretrained.load("odd", base / "gens" / name).card["iterations"] == 3
     run(train.main, ["--workdir", str(base / f"warm {name}"), "--init-from", f"{workdir}:2",

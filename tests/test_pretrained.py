@@ -6,7 +6,9 @@ import dataclasses
 import numpy as np
 import pytest
 
-from wgan_jax import UserError, loop, pretrained, seeds
+from wgan_jax import UserError, pretrained
+from wgan_jax.train import loop
+from wgan_jax.core.runs import init_states
 from wgan_jax.core import generation
 from wgan_jax.ckpt import read_states
 from wgan_jax.core.state import select
@@ -27,7 +29,7 @@ def test_export_then_load_gives_the_runs_averaged_generator_and_its_scores(avera
     config, workdir = averaged_run
     card = pretrained.export(workdir, "tiny", samples=200, command="train.py ...", where=tmp_path)
     generator = pretrained.load("tiny", where=tmp_path)
-    state = select(read_states(workdir, None, seeds.init_states).states, 0)
+    state = select(read_states(workdir, None, init_states).states, 0)
     expected = generation.variables_of(state, config.step())  # averaged, statistics recomputed
     for got, want in zip(leaves(generator.variables), leaves(expected)):
         np.testing.assert_array_equal(got, want)

@@ -15,8 +15,9 @@ from __future__ import annotations
 import glob
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 
@@ -44,15 +45,20 @@ def literal_glob_base() -> None:
     _GPATH.glob = _glob
 
 
-def save_npz(path: Path, **arrays) -> None:
-    """`np.savez` to `path` through a temporary file of its own in the same folder, renamed into
-    place: a reader (another process, a later run) finds the old file or the whole new one, never
-    a torn one. Raises OSError where the folder cannot be written."""
+def write_atomically(path: Path, write: Callable[[IO[bytes]], None]) -> None:
+    """`write(file)` into a temporary file of its own in `path`'s folder, then renamed into place:
+    a reader (another process, a later run) finds the old file or the whole new one, never a
+    torn one. Raises OSError where the folder cannot be written."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as f:
         try:
-            np.savez(f, **arrays)
+            write(f)
         except BaseException:
             os.unlink(f.name)
             raise
     os.replace(f.name, path)
+
+
+def save_npz(path: Path, **arrays) -> None:
+    """`np.savez` to `path`, atomically (`write_atomically`)."""
+    write_atomically(path, lambda f: np.savez(f, **arrays))

@@ -10,7 +10,7 @@ A shipped generator is `assets/generators/<name>.msgpack`, its parameters and Ba
 data's sha256 and its evaluation on the run's fixed evaluation noise, which `load` plus
 `evaluate.Evaluator` reproduce (tests/test_pretrained.py). A finished run becomes one with
 
-    python -m wgan_jax.pretrained WORKDIR --name mnist [--step N] [--command "python train.py ..."]
+    python -m wgan_jax.cli.export WORKDIR --name mnist [--step N] [--command "python train.py ..."]
 """
 
 from __future__ import annotations
@@ -27,11 +27,10 @@ import jax
 import numpy as np
 
 from wgan_jax import config as config_lib
-from wgan_jax import estimates, records, terminal
-from wgan_jax.core import generation
 from wgan_jax.config import Config
-from wgan_jax.errors import ArgumentParser, UserError, run_command, writable_folder
-from wgan_jax.core.state import init_state, select
+from wgan_jax.core import generation
+from wgan_jax.core.state import init_state
+from wgan_jax.errors import UserError, writable_folder
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,20 +101,17 @@ def export(workdir: str | Path, name: str, step: int | None = None, samples: int
     its card as generator `name`; returns the card. `fid` ("auto", "on", "off"; None: the run's
     eval_fid) says whether the card has FID; auto: where its weights are installed, not on a
     CPU. `announce` is called with the evaluator and config before the evaluation."""
-    from wgan_jax.ckpt import read_states  # orbax and the evaluation only to export
-    from wgan_jax.evaluate import Evaluator, wants_fid
-    from wgan_jax.seeds import init_states
+    from wgan_jax.ckpt.reading import generator_variables, read_run  # orbax only to export
+    from wgan_jax.eval.evaluator import Evaluator, wants_fid
 
     workdir, where = Path(workdir), where or folder()
     check_name(name)
     if samples < 100:
         raise UserError(f"--samples must be at least 100, got {samples}")
     writable_folder(where, "the generators folder")  # before minutes of evaluation
-    config, states, dataset = read_states(workdir, step, init_states)
-    if config.seeds > 1:
-        raise UserError(f"{workdir} holds {config.seeds} batched runs; export one run")
-    state, averaged = select(states, 0), averaged and bool(config.ema)
-    variables = jax.device_get(generation.variables_of(state, config.step(), averaged))
+    config, state, dataset = read_run(workdir, step, several="; export one run")
+    averaged = averaged and bool(config.ema)
+    variables = generator_variables(config, state, averaged)
     evaluator = Evaluator(config, samples, use_fid=wants_fid(fid or config.eval_fid))
     if announce is not None:
         announce(evaluator, config)
@@ -136,47 +132,12 @@ def export(workdir: str | Path, name: str, step: int | None = None, samples: int
 def evaluate(generator: Pretrained, samples: int | None = None, use_fid: bool = False) -> dict:
     """The shipped generator scored as its card was: the same noise, classifier and metrics
     (FID too with `use_fid`: minutes on a CPU)."""
-    from wgan_jax.evaluate import Evaluator
+    from wgan_jax.eval.evaluator import Evaluator
 
     evaluator = Evaluator(generator.config, samples or generator.card["samples"], use_fid=use_fid)
     images = evaluator.images(generator.variables, generator.config)
     return evaluator.finish(evaluator.dispatch_images(images, evaluator.labels(generator.config)))
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = ArgumentParser(prog="python -m wgan_jax.pretrained",
-                            description="Ship a finished run's generator inside the package.")
-    parser.add_argument("workdir", help="training workdir (its checkpoints)")
-    parser.add_argument("--name", required=True, help="name to load it by, e.g. mnist")
-    parser.add_argument("--step", type=int, help="checkpoint iteration (default: the latest)")
-    parser.add_argument("--samples", type=int, default=10000, help="images scored for the card")
-    parser.add_argument("--command", default="", help="the command that trained it, for the card")
-    parser.add_argument("--out", metavar="DIR",
-                        help="folder to write it to (default: the package's, where load finds it)")
-    parser.add_argument("--raw", action="store_true",
-                        help="ship the trained generator, not the run's average")
-    parser.add_argument("--fid", choices=("auto", "on", "off"),
-                        help="FID on the card (auto: where its weights are installed and JAX "
-                             "has a GPU or TPU; on a CPU about an hour per 10,000 samples and "
-                             "their reference; default: the run's eval_fid)")
-    args = parser.parse_args(argv)
-    where = Path(args.out) if args.out else folder()
-
-    def body():
-        console = terminal.console()
-        with terminal.Phases(console) as phases:
-            def announce(evaluator, config) -> None:
-                evaluator.track = phases.track
-                console.print(estimates.evaluation_plan(evaluator, config, args.fid or "auto",
-                                                        floor=False))
-
-            card = export(args.workdir, args.name, args.step, args.samples, args.command, where,
-                          averaged=not args.raw, fid=args.fid, announce=announce)
-        scores = ", ".join(f"{k} {v:.4g}" for k, v in records.headline(card["evaluation"]).items())
-        print(f"wrote {where / args.name}.msgpack: iteration {card['iterations']}, {scores}")
-
-    return run_command(body)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # the command moved with the package layout (docs/architecture.md)
+    sys.exit("error: the command is python -m wgan_jax.cli.export now")

@@ -1,8 +1,8 @@
 """Images from a trained generator: a run's checkpoint or a shipped one.
 
-    python -m wgan_jax.sample WORKDIR [--step N] [--run I] --n 64 --out samples.png
-    python -m wgan_jax.sample --pretrained mnist --n 1000 --format npz --out digits.npz
-    python -m wgan_jax.sample --pretrained mnist --interpolate 8 --out walk.png
+    python -m wgan_jax.cli.sample WORKDIR [--step N] [--run I] --n 64 --out samples.png
+    python -m wgan_jax.cli.sample --pretrained mnist --n 1000 --format npz --out digits.npz
+    python -m wgan_jax.cli.sample --pretrained mnist --interpolate 8 --out walk.png
 
 (also installed as `wgan-jax-sample`). A run's generator is its averaged one when the run kept an
 average, as its sample grids and evaluations are. The latent vectors come from `--seed` alone, so
@@ -20,12 +20,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from wgan_jax import batches, platform, pretrained, seeds, terminal, viz
-from wgan_jax.core import generation
-from wgan_jax.ckpt import parse_step, read_states
-from wgan_jax.config import Config
-from wgan_jax.core.state import select
-from wgan_jax.errors import ArgumentParser, UserError, run_command, writable_folder, write_failed
+from wgan_jax import terminal
+from wgan_jax.ckpt.reading import generator_variables, read_run
+from wgan_jax.config import Config, StepConfig
+from wgan_jax.errors import UserError, write_failed
+from wgan_jax.eval import batches, viz
+
 
 FORMATS = ("grid", "png-dir", "npz")
 # The file extensions a grid is written as (Pillow through matplotlib).
@@ -38,25 +38,11 @@ PROGRESS_FROM = 5000  # images from which drawing shows a progress bar (seconds 
 
 
 def from_run(workdir: str | Path, step: int | str | None = None, run: int | None = None
-             ) -> tuple[Config, dict]:
+             ) -> tuple[StepConfig, dict]:
     """The config and generator variables of a run's checkpoint (`step`: an iteration, "best",
     else the latest); in a folder of batched runs, run `run`'s."""
-    workdir = Path(workdir)
-    saved = read_states(workdir, step, seeds.init_states)
-    _check_run(saved.config, run, workdir)
-    run = run or 0
-    program = seeds.run_configs(saved.config)[run].step()
-    return program, jax.device_get(generation.variables_of(select(saved.states, run), program))
-
-
-def _check_run(config: Config, run: int | None, workdir: Path) -> None:
-    if config.seeds == 1 and run not in (None, 0):
-        raise UserError(f"{workdir} holds one run; --run {run} does not exist")
-    if config.seeds > 1 and run is None:
-        raise UserError(f"{workdir} holds {config.seeds} batched runs; pick one with --run "
-                        f"0..{config.seeds - 1}")
-    if config.seeds > 1 and not 0 <= run < config.seeds:
-        raise UserError(f"--run {run}: {workdir} holds runs 0..{config.seeds - 1}")
+    config, state, _ = read_run(Path(workdir), step, run)
+    return config.step(), generator_variables(config, state)
 
 
 def latents(config: Config, count: int, seed: int) -> jax.Array:
@@ -180,70 +166,5 @@ def output(fmt: str | None, out: str | None) -> tuple[str, Path]:
     return fmt or implied, Path(out)
 
 
-def parse_args(argv: list[str] | None):
-    parser = ArgumentParser(prog="python -m wgan_jax.sample",
-                            description="Write images from a trained generator.")
-    parser.add_argument("workdir", nargs="?", help="a training workdir (its checkpoints)")
-    parser.add_argument("--pretrained", metavar="NAME",
-                        help=f"a shipped generator instead of a run ({', '.join(pretrained.names()) or 'none shipped'})")
-    parser.add_argument("--step", help="checkpoint iteration, or 'best' (the best-scoring "
-                                       "evaluation's); default: the latest")
-    parser.add_argument("--run", type=int, help="which run of a folder of batched runs (--seeds)")
-    parser.add_argument("--n", type=int, default=64, help="number of images")
-    parser.add_argument("--format", choices=FORMATS,
-                        help="grid: one picture; png-dir: a PNG per image; npz: uint8 array "
-                             "'images' (default: from --out's extension, else grid)")
-    parser.add_argument("--interpolate", type=int, metavar="K",
-                        help=f"K rows of {INTERPOLATION_STEPS} images along spherical paths between "
-                             f"random latent vectors (replaces --n)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the latent vectors")
-    parser.add_argument("--label", help="a conditional generator's class to draw, or 'all' for a "
-                                        "grid with a row per class (default: the classes in turn)")
-    parser.add_argument("--out", help="output path (default: samples.png, samples/ or samples.npz)")
-    return parser.parse_args(argv)
-
-
-def run(args) -> tuple[Path, int]:
-    """Does what the parsed flags ask; returns the output path and the image count."""
-    if (args.workdir is None) == (args.pretrained is None):
-        raise UserError("give a training workdir or --pretrained NAME (one of them)")
-    if args.interpolate is not None and not 1 <= args.interpolate <= 1000:
-        raise UserError(f"--interpolate must be between 1 and 1000, got {args.interpolate}")
-    if not 1 <= args.n <= MAX_IMAGES:
-        raise UserError(f"--n must be between 1 and {MAX_IMAGES}, got {args.n}")
-    step = None if args.step is None else parse_step(args.step)
-    fmt, out = output(args.format, args.out)
-    writable_folder(out if fmt == "png-dir" else out.parent, "--out")
-    if args.pretrained is not None:
-        shipped = pretrained.load(args.pretrained)
-        config, variables = shipped.config, shipped.variables
-    else:
-        config, variables = from_run(args.workdir, step, args.run)
-    label = parse_label(args.label, config)
-    if args.interpolate:
-        z = interpolations(config, args.interpolate, args.seed)
-        rows, cols = args.interpolate, INTERPOLATION_STEPS
-        labels, _, _ = layout(config, args.interpolate, None if label == "all" else label)
-        labels = None if labels is None else np.repeat(labels, cols)  # one class per path
-    else:
-        labels, rows, cols = layout(config, args.n, label)
-        z = latents(config, rows * cols if label == "all" else args.n, args.seed)
-    write(draw(variables, config, z, labels), out, fmt, rows, cols, labels)
-    return out, len(z)
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-
-    def body():
-        hint = platform.accelerator_hint()
-        if hint:
-            terminal.console().print(hint)
-        out, count = run(args)
-        print(f"wrote {count} images to {out}")
-
-    return run_command(body)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # the command moved with the package layout (docs/architecture.md)
+    sys.exit("error: the command is python -m wgan_jax.cli.sample now")

@@ -12,10 +12,11 @@ import orbax.checkpoint as ocp
 import pytest
 from rich.console import Console
 
-from wgan_jax import UserError, data, init_state, loop, programs
+from wgan_jax import UserError, data, init_state
+from wgan_jax.train import loop, programs
 from wgan_jax import config as config_lib
 from wgan_jax.ckpt import Checkpoints
-from wgan_jax.workdirs import resumed_config
+from wgan_jax.train.workdirs import resumed_config
 from wgan_jax.core.state import select
 
 from conftest import TINY, leaves, target

@@ -9,7 +9,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from wgan_jax import UserError, critic_step, from_preset, generator_step, init_state, loop
+from wgan_jax import UserError, critic_step, from_preset, generator_step, init_state
+from wgan_jax.train import loop
 from wgan_jax.core import augment
 
 from conftest import TINY, leaves, target

@@ -311,7 +311,7 @@ def test_recomputed_statistics_are_the_averaged_generators_batch_statistics(imag
 # conditional code's last change) under these tests' XLA flags on an x86-64 CPU with AVX-512:
 # `python tests/core/test_steps.py` writes it again. Update it only for an intended change of the
 # unconditional step, after checking the change.
-REFERENCE = Path(__file__).parents[1] / "data" / "unconditional-two-iterations.npz"
+REFERENCE = Path(__file__).parents[1] / "reference" / "unconditional-two-iterations.npz"
 # How far another instruction set may take a leaf, in units of the float32 spacing at the leaf's
 # largest magnitude: XLA promises no bits across instruction sets, and RMSprop's g / sqrt(v)
 # turns rounding differences into step differences. Measured between AVX-512 and

@@ -8,8 +8,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from wgan_jax import (critic_step, generator_step, init_state, programs, real_batch, seeds,
-                      train_step)
+from wgan_jax import critic_step, generator_step, init_state, real_batch, train_step
+from wgan_jax.train import programs
+from wgan_jax.core.runs import init_states
 from wgan_jax.core import draws, losses, models, steps
 from wgan_jax.config import PRESETS
 from wgan_jax.config import LOSSES
@@ -240,7 +241,7 @@ def test_on_the_cpu_the_official_schedule_runs_in_pieces_with_the_same_numbers(i
     assert built.chunks == 24
     data = built.place_data(images)
     for step, updates in [(0, 100), (25, 4)]:
-        start = seeds.init_states(config.step())
+        start = init_states(config.step())
         start = start.replace(step=start.step + step)
         fused, want = train_step(select(start, 0), images, config)
         pieces, got = built.iteration(built.place_states(start), [data] * built.pieces(step), step)

@@ -10,7 +10,9 @@ import jax
 
 from wgan_jax.ckpt.store import BEST, Checkpoints
 from wgan_jax.config import Config, StepConfig
-from wgan_jax.core.state import TrainState, abstract
+from wgan_jax.core.generation import variables_of
+from wgan_jax.core.runs import init_states, run_configs
+from wgan_jax.core.state import TrainState, abstract, select
 from wgan_jax.errors import UserError
 
 
@@ -53,7 +55,7 @@ class Saved(NamedTuple):
 def read_states(workdir: Path, step: int | str | None,
                 init: Callable[[StepConfig], TrainState]) -> Saved:
     """A run's checkpoint `step` (an iteration, "best", or None: the latest), its states shaped
-    as `init(config.step())` returns them (wgan_jax.seeds.init_states), on this process's first
+    as `init(config.step())` returns them (wgan_jax.core.runs.init_states), on this process's first
     device."""
     manager, step = open_step(workdir, step)
     try:
@@ -63,3 +65,29 @@ def read_states(workdir: Path, step: int | str | None,
         return Saved(config, manager.restore(target, step), manager.metadata(step)["dataset"])
     finally:
         manager.close()
+
+
+def read_run(workdir: Path, step: int | str | None, run: int | None = None,
+             several: str = "; pick one with --run 0..{last}") -> tuple[Config, TrainState, dict]:
+    """Run `run` of a workdir's checkpoint `step` (an iteration, "best", or None: the latest):
+    its config as that single run's (its own seed, clip and learning rates), its state (without
+    the run axis) and the training data's identity. `run` None asks for the only run: a folder
+    of batched runs is then a one-line error, "WORKDIR holds N batched runs" and `several`
+    ({last}: the last run's index). The one loader of a run's generator: sample, evaluate and
+    export read a run through it."""
+    saved = read_states(workdir, step, init_states)
+    count = saved.config.seeds
+    if run is None and count > 1:
+        raise UserError(f"{workdir} holds {count} batched runs{several.format(last=count - 1)}")
+    if run not in (None, 0) and count == 1:
+        raise UserError(f"{workdir} holds one run; --run {run} does not exist")
+    if run is not None and not 0 <= run < count:
+        raise UserError(f"--run {run}: {workdir} holds runs 0..{count - 1}")
+    index = run or 0
+    return run_configs(saved.config)[index], select(saved.states, index), saved.dataset
+
+
+def generator_variables(config: Config, state: TrainState, averaged: bool = True) -> dict:
+    """The variables a run's images are drawn with, on the host: the averaged generator's where
+    the run kept one (unless `averaged` is False), else the trained one's."""
+    return jax.device_get(variables_of(state, config.step(), averaged and bool(config.ema)))

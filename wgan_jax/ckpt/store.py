@@ -24,12 +24,12 @@ from typing import Any
 
 import orbax.checkpoint as ocp
 
-from wgan_jax import config as config_lib
-from wgan_jax import paths
+from wgan_jax import config as config_lib, paths
 from wgan_jax.ckpt import layout
 from wgan_jax.config import Config
-from wgan_jax.errors import UserError, WriteFailed, first_line, write_failed
 from wgan_jax.core.state import TrainState
+from wgan_jax.errors import UserError, WriteFailed, first_line, write_failed
+
 
 paths.literal_glob_base()
 

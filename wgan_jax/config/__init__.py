@@ -17,6 +17,7 @@ from wgan_jax.config.presets import ARCH_DEFAULTS, PRESETS
 from wgan_jax.config.rules import ARCHS, AUGMENTATIONS, LOSSES, LossRules, augment_policy
 from wgan_jax.config.schema import Config, from_preset, step_differences
 
+
 __all__ = ["ARCHS", "ARCH_DEFAULTS", "AUGMENTATIONS", "GROUPS", "LOSSES", "NOT_COMPILED", "PRESETS",
            "RUN_RECORD_KEYS", "Config", "LossRules", "RunConfig", "StepConfig", "augment_policy",
            "from_dict", "from_preset", "knob", "load_file", "parse_assignment", "parse_value",

@@ -10,6 +10,7 @@ from typing import Any
 from wgan_jax.config.presets import PRESETS
 from wgan_jax.config.rules import ARCHS, LOSSES
 
+
 # The groups config fields belong to (each field's `knob`), in train.py --help's order.
 GROUPS = {
     "runs": "how many runs, their seeds, length and devices",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+
 # Each preset is a set of overrides of the defaults; the first line says what it is for. The
 # parity presets keep the seed's networks: they pin down the algorithm (docs/algorithm.md).
 PRESETS: dict[str, dict[str, Any]] = {

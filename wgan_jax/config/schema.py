@@ -19,7 +19,7 @@ from wgan_jax.errors import UserError
 @dataclasses.dataclass(frozen=True)
 class Config(RunConfig, StepConfig):
     """A whole run's configuration: its StepConfig fields and its RunConfig fields, validated on
-    entry. Every field belongs to exactly one of the two (tests/test_config.py)."""
+    entry. Every field belongs to exactly one of the two (tests/config/test_config.py)."""
 
     def validate(self, shape_known: bool = True) -> "Config":
         """Returns self, or raises UserError naming the first bad field. With `shape_known`

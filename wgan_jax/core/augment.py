@@ -20,6 +20,7 @@ import jax.numpy as jnp
 
 from wgan_jax.config import augment_policy
 
+
 TRANSLATION_RATIO, CUTOUT_RATIO = 0.125, 0.5
 
 

@@ -10,6 +10,7 @@ from wgan_jax.config import Config
 from wgan_jax.core.layers import (ConvTranspose, dcgan_init, dcgan_scale_init, float32_out,
                                   normaliser, projected, with_label)
 
+
 class DCGANGenerator(nn.Module):
     """The WGAN authors' DCGAN_G (models/dcgan.py, no extra layers), z (B, latent) -> images
     (B, S, S, C) in [-1, 1]: a 4x4 transposed convolution from the 1x1 noise to ngf/2 * S/4

@@ -13,6 +13,7 @@ import numpy as np
 from wgan_jax.config import Config
 from wgan_jax.core.state import CRITIC, TrainState, stream
 
+
 # The official code's critic schedule: OFFICIAL_LONG updates for the first OFFICIAL_WARMUP
 # generator iterations and every OFFICIAL_EVERY-th one.
 OFFICIAL_LONG, OFFICIAL_WARMUP, OFFICIAL_EVERY = 100, 25, 500
@@ -26,7 +27,7 @@ def to_unit_range(images_uint8):
 
 def shard_batch(x: jax.Array) -> jax.Array:
     """Splits a batch over the "data" axis of the mesh the caller set with `jax.set_mesh`
-    (wgan_jax.distributed); without one, x unchanged."""
+    (wgan_jax.train.distributed); without one, x unchanged."""
     mesh = jax.sharding.get_abstract_mesh()
     if mesh.empty or "data" not in mesh.axis_names:
         return x

@@ -14,6 +14,7 @@ from wgan_jax.core import models
 from wgan_jax.core.compiled import config_jit
 from wgan_jax.core.state import BN_STATS, TrainState, stream
 
+
 # Latent vectors whose batch statistics become the averaged generator's BatchNorm statistics
 # under ema_stats "recomputed".
 RECOMPUTE_SAMPLES = 1024

@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+
 kernel_init = nn.initializers.glorot_uniform()
 
 

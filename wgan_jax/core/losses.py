@@ -11,6 +11,7 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 
+
 # Labels as the seed uses them: the critic minimises mean(-D(real)) + mean(+D(fake)).
 REAL = -1.0
 FAKE = 1.0

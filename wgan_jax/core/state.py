@@ -11,8 +11,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from wgan_jax.core import models, optim
 from wgan_jax.config import StepConfig
+from wgan_jax.core import models, optim
+
 
 # Independent random streams, all folded out of the state's one root key. A critic update uses
 # fold_in(stream(key, CRITIC), critic_updates), a generator update fold_in(stream(key, GENERATOR),
@@ -57,7 +58,7 @@ class TrainState:
     key: jax.Array  # root PRNG key of the run (raw uint32[2]); never consumed directly
     # The two learning rates and the clip bound (StepConfig.critic_lr(), generator_lr(), clip),
     # held as f32 scalars rather than compiled in, so that the runs of one program
-    # (wgan_jax.seeds) can each have their own.
+    # (wgan_jax.core.runs) can each have their own.
     lr_critic: jax.Array
     lr_generator: jax.Array
     clip: jax.Array

@@ -30,13 +30,13 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from wgan_jax import config as config_lib
-from wgan_jax import platform
+from wgan_jax import config as config_lib, platform
 from wgan_jax.config import Config
 from wgan_jax.core import augment, draws, losses, models, optim
 from wgan_jax.core.compiled import config_jit
 from wgan_jax.core.state import (AUGMENT_CRITIC, AUGMENT_GENERATOR, GENERATOR, PENALTY, NetState,
                                  TrainState, stream)
+
 
 Metrics = dict[str, jax.Array]
 
@@ -272,5 +272,5 @@ critic_steps = config_jit(_critic_steps)
 #: One generator update.
 generator_step = config_jit(_generator_step)
 #: One generator iteration: `critic_steps` then `generator_step`. The training programs
-#: (wgan_jax.programs) are built from it.
+#: (wgan_jax.train.programs) are built from it.
 train_step = config_jit(_train_step)

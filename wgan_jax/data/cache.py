@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from wgan_jax import terminal
+from wgan_jax import paths, terminal
 
 # Fills of fewer rows than this (under a second or two of decoding) show no progress.
 SHOWN = 2000
@@ -38,9 +38,7 @@ def cache_folder() -> Path:
 
 def write_json(path: Path, value) -> None:
     """`value` as JSON at `path`, atomically (a reader sees the old file or the new one)."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(json.dumps(value))
-    os.replace(temporary, path)
+    paths.write_atomically(path, lambda f: f.write(json.dumps(value).encode()))
 
 
 def read_json(path: Path):
