@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from wgan_jax import seeds  # noqa: E402
+from wgan_jax.core.runs import init_states, run_configs  # noqa: E402
 from wgan_jax.ckpt import read_states  # noqa: E402
 from wgan_jax.core.state import select  # noqa: E402
 from wgan_jax.eval.evaluator import Evaluator  # noqa: E402
@@ -28,9 +28,9 @@ WAYS = ("raw", "averaged", "recomputed")
 
 
 def scores(workdir: Path, samples: int) -> list[dict]:
-    config, states, _ = read_states(workdir, None, seeds.init_states)
+    config, states, _ = read_states(workdir, None, init_states)
     rows = []
-    for i, run in enumerate(seeds.run_configs(config)):
+    for i, run in enumerate(run_configs(config)):
         one = select(states, i)
         evaluator = Evaluator(run, samples)
         row = {"run": f"{workdir.name}/{i}", "iteration": int(one.step)}

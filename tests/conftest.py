@@ -39,8 +39,9 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from wgan_jax import Config, data, init_state, seeds  # noqa: E402
-from wgan_jax.train import loop
+from wgan_jax import Config, data, init_state  # noqa: E402
+from wgan_jax.core.runs import init_states  # noqa: E402
+from wgan_jax.train import loop  # noqa: E402
 from wgan_jax.core.state import abstract  # noqa: E402
 
 # Narrow networks keep compilation short; the layer structure is the seed's. No FID: the
@@ -83,7 +84,7 @@ def state(config):
 
 def target(config):
     """The states of `config`'s runs (leading run axis) as a restore target on the first device."""
-    return abstract(seeds.init_states, config.step(),
+    return abstract(init_states, config.step(),
                     jax.sharding.SingleDeviceSharding(jax.devices()[0]))
 
 

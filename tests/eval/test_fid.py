@@ -88,7 +88,7 @@ def test_the_weights_are_read_without_pytorch(tmp_path):
     if fid.weights_file() is None:
         pytest.skip(f"the weights are not installed ({fid.INSTALL})")
     script = ("import sys; sys.modules['torch'] = None; "
-              "from wgan_jax import fid, torchscript; "
+              "from wgan_jax.eval import fid, torchscript; "
               "state = torchscript.state_dict(fid.weights_file()); "
               "params = fid.load_params(); "
               "assert 'torch' not in [m for m in sys.modules if sys.modules[m] is not None]; "
@@ -136,7 +136,7 @@ def jax_features(torchscript, inputs, tmp_path_factory):
     the ~100 layers at 1.6x the time."""
     folder = tmp_path_factory.mktemp("features")
     np.savez(folder / "in.npz", **inputs)
-    script = ("import sys, numpy as np; from wgan_jax import fid; "
+    script = ("import sys, numpy as np; from wgan_jax.eval import fid; "
               "x = np.load(sys.argv[1]); "
               "np.savez(sys.argv[2], **{k: np.asarray(fid.features(x[k])) for k in x.files})")
     result = subprocess.run([sys.executable, "-c", script, str(folder / "in.npz"),
