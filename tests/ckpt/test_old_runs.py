@@ -42,6 +42,7 @@ def test_an_old_run_resumes_to_what_a_fresh_run_computes(old_run, tmp_path):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
+@pytest.mark.slow
 def test_an_old_run_samples_and_exports(old_run, tmp_path):
     out = tmp_path / "grid.npz"
     assert sample_cli.main([str(old_run), "--n", "4", "--format", "npz", "--out", str(out)]) == 0

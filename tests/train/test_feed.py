@@ -50,7 +50,7 @@ def test_the_host_draws_the_indices_the_step_draws(images):
 
 @pytest.mark.parametrize("changes", [
     dict(seeds=2),  # two runs, each its own batches
-    dict(conditional=True),  # labels gathered with the images
+    pytest.param(dict(conditional=True), marks=pytest.mark.slow),  # labels gathered with the images
     pytest.param(dict(critic_schedule="official", n_critic=4, iterations=2),  # 100 updates, in pieces
                  marks=pytest.mark.slow),
 ], ids=["two-runs", "conditional", "official"])
@@ -61,6 +61,7 @@ def test_a_streamed_run_is_bitwise_the_device_run(tmp_path, changes):
     assert_same_run(tmp_path / "device", tmp_path / "stream")
 
 
+@pytest.mark.slow
 def test_a_streamed_run_resumed_after_an_interruption_is_bitwise_an_uninterrupted_one(tmp_path):
     config = dataclasses.replace(TINY, iterations=5, data_placement="stream", log_every=1,
                                  checkpoint_every=1)
@@ -90,6 +91,7 @@ def folder(root, count=48):
     return root
 
 
+@pytest.mark.slow
 def test_a_folder_over_the_memory_budget_is_streamed_and_says_so(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("WGAN_JAX_CACHE", str(tmp_path / "cache"))
     pictures = folder(tmp_path / "pictures")
