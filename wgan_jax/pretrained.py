@@ -8,7 +8,9 @@ A shipped generator is `assets/generators/<name>.msgpack`, its parameters and Ba
 (the averaged generator's where the run kept an average, as the run drew its samples), and
 `<name>.json`, its card: the run's config and command, the iterations it trained, the training
 data's sha256 and its evaluation on the run's fixed evaluation noise, which `load` plus
-`evaluate.Evaluator` reproduce (tests/test_pretrained.py). A finished run becomes one with
+`eval.evaluator.Evaluator` reproduce (tests/test_pretrained.py), and, where it was measured
+afterwards, `standard_fid`: the standard FID with its sample count and reference (hours of
+Inception on a CPU, so not part of an export there). A finished run becomes one with
 
     python -m wgan_jax.cli.export WORKDIR --name mnist [--step N] [--command "python train.py ..."]
 """
