@@ -149,7 +149,8 @@ def _decode_into(directory: Path, folder: Path, files: list[str], options: Optio
             return list(pool.map(lambda i: _decode(folder / files[readable[i]], size, channels,
                                                    background), chunk))
         failed = cache.fill(directory / "decoded.u8", len(readable), row, make,
-                            f"Decoding {len(readable)} pictures of {folder}")
+                            f"Decoding {len(readable)} pictures of {folder} "
+                            f"({len(readable) * int(np.prod(row)) / 1e9:.2f} GB of cache)")
     skipped += [f"{folder / files[readable[i]]}: {why}" for i, why in sorted(failed.items())]
     rows = np.array([i for i in range(len(readable)) if i not in failed], np.int64)
     if not len(rows):
