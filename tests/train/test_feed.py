@@ -48,11 +48,11 @@ def test_the_host_draws_the_indices_the_step_draws(images):
     assert len(np.unique(np.asarray(index))) > TINY.batch_size  # three different batches
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("changes", [
     dict(seeds=2),  # two runs, each its own batches
-    pytest.param(dict(conditional=True), marks=pytest.mark.slow),  # labels gathered with the images
-    pytest.param(dict(critic_schedule="official", n_critic=4, iterations=2),  # 100 updates, in pieces
-                 marks=pytest.mark.slow),
+    dict(conditional=True),  # labels gathered with the images
+    dict(critic_schedule="official", n_critic=4, iterations=2),  # 100 updates, in pieces
 ], ids=["two-runs", "conditional", "official"])
 def test_a_streamed_run_is_bitwise_the_device_run(tmp_path, changes):
     config = dataclasses.replace(TINY, **{"iterations": 3, **changes})
