@@ -12,7 +12,6 @@ its runs.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import statistics
 import sys
 from pathlib import Path
@@ -35,7 +34,7 @@ def scores(workdir: Path, samples: int) -> list[dict]:
         evaluator = Evaluator(run, samples)
         row = {"run": f"{workdir.name}/{i}", "iteration": int(one.step)}
         for way in WAYS:
-            program = dataclasses.replace(run, ema_stats="averaged" if way == "raw" else way).step()
+            program = run.replace(ema_stats="averaged" if way == "raw" else way).program()
             images = evaluator.generate(one, program, averaged=way != "raw")
             row[way] = evaluator.finish(evaluator.dispatch_images(images))[f"fd_{evaluator.name}"]
         rows.append(row)

@@ -28,7 +28,7 @@ def generated(variables: dict, config, count: int):
     from wgan_jax.eval.evaluator import Evaluator
 
     evaluator = Evaluator(config, count, use_fid=False)
-    return evaluator.images(variables, config.step())
+    return evaluator.images(variables, config.program())
 
 
 def main() -> int:
@@ -69,7 +69,7 @@ def main() -> int:
         measured(f"--pretrained {name}", generated(generator.variables, generator.config, n))
     for workdir in args.workdirs:
         saved = read_states(Path(workdir), None, init_states)
-        variables = generation.variables_of(select(saved.states, 0), saved.config.step())
+        variables = generation.variables_of(select(saved.states, 0), saved.config.program())
         measured(workdir, generated(variables, saved.config, n))
     if not args.no_floor:
         measured(f"MNIST train (first {n}, the floor)", splits.train.images[:n])

@@ -62,8 +62,8 @@ def jax_benchmark(images, batch_size: int, iterations: int, unroll: int = 0,
     config = dataclasses.replace(from_preset("seed", arch=arch), batch_size=batch_size,
                                  critic_unroll=unroll, compute_dtype=dtype, devices=1,
                                  image_shape=tuple(images.shape[1:]))
-    run = programs.build(config.step(), programs.batching(config), programs.device_mesh(config))
-    data, states = run.place_data(images), run.place_states(init_states(config.step()))
+    run = programs.build(config, programs.batching(config), programs.device_mesh(config))
+    data, states = run.place_data(images), run.place_states(init_states(config))
     start = time.perf_counter()
     compiled = run.train.lower(states, data).compile()
     compile_s = time.perf_counter() - start

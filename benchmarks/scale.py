@@ -20,7 +20,6 @@ the kernel maps in and may evict at will).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import multiprocessing
 import os
 import subprocess
@@ -44,15 +43,15 @@ def speed(iterations: int, batch_size: int) -> list[dict]:
     from wgan_jax.core.runs import init_states
 
     train = data.load_bundled_mnist()
-    config = dataclasses.replace(from_preset("seed"), batch_size=batch_size, devices=1,
+    config = from_preset("seed").replace(batch_size=batch_size, devices=1,
                                  image_shape=tuple(train.images.shape[1:]),
                                  iterations=iterations + 10)
     rows = []
     for mode in ("device", "stream"):
-        built = programs.build(config.step(), programs.batching(config),
+        built = programs.build(config, programs.batching(config),
                                programs.device_mesh(config), streamed=mode == "stream")
         supply = feed.feed(config, built, train, 0)
-        states = built.place_states(init_states(config.step()))
+        states = built.place_states(init_states(config))
         for at in range(10):  # compilation and the stream's first gathers
             states, metrics = built.iteration(states, supply(at), at)
         jax.block_until_ready(metrics)

@@ -10,7 +10,6 @@ Issue 6's target: 8 runs in at most 2x the wall time of 1 on a GPU.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -27,9 +26,9 @@ def time_runs(config, images, runs: int, iterations: int, batching: str) -> dict
     from wgan_jax.train import programs
     from wgan_jax.core.runs import init_states
 
-    config = dataclasses.replace(config, seeds=runs, seed_batching=batching, devices=1)
-    run = programs.build(config.step(), programs.batching(config), programs.device_mesh(config))
-    state, images = run.place_states(init_states(config.step())), run.place_data(images)
+    config = config.replace(seeds=runs, seed_batching=batching, devices=1)
+    run = programs.build(config, programs.batching(config), programs.device_mesh(config))
+    state, images = run.place_states(init_states(config)), run.place_data(images)
     start = time.perf_counter()
     state, metrics = run.train(state, images)
     jax.block_until_ready((state, metrics))

@@ -1,6 +1,5 @@
 """Shared fixtures. Tests run on the CPU; a GPU is never needed."""
 
-import dataclasses
 import os
 import re
 import tempfile
@@ -47,9 +46,9 @@ from wgan_jax.core.state import abstract  # noqa: E402
 # Narrow networks keep compilation short; the layer structure is the seed's. No FID: the
 # Inception network takes ~0.3 s per image on 2 CPU cores (tests/eval/test_fid.py and the colour
 # end-to-end test turn it on, on a few hundred images).
-TINY = Config(preset="seed", batch_size=8, n_critic=3, latent_dim=16, gen_channels=(8, 4),
-              critic_channels=(4, 4, 8, 8), iterations=4, log_every=2, sample_every=2,
-              eval_every=0, eval_fid="off")
+TINY = Config().replace(batch_size=8, n_critic=3, latent_dim=16, gen_channels=(8, 4),
+                        critic_channels=(4, 4, 8, 8), iterations=4, log_every=2, sample_every=2,
+                        eval_every=0, eval_fid="off")
 
 
 @pytest.fixture(scope="session")
@@ -68,7 +67,7 @@ def tiny_run(tmp_path_factory):
     """A finished two-iteration run of the tiny config, a checkpoint at each iteration and an
     averaged generator: the workdir that sample, evaluate and export read. Readers only."""
     workdir = tmp_path_factory.mktemp("tiny") / "run"
-    loop.run(dataclasses.replace(TINY, iterations=2, checkpoint_every=1, ema=0.5), workdir)
+    loop.run(TINY.replace(iterations=2, checkpoint_every=1, ema=0.5), workdir)
     return workdir
 
 
@@ -84,7 +83,7 @@ def state(config):
 
 def target(config):
     """The states of `config`'s runs (leading run axis) as a restore target on the first device."""
-    return abstract(init_states, config.step(),
+    return abstract(init_states, config,
                     jax.sharding.SingleDeviceSharding(jax.devices()[0]))
 
 

@@ -1,7 +1,6 @@
 """Shipped generators: export and load round-trip exactly, and the shipped one scores as its card
 says."""
 
-import dataclasses
 
 import numpy as np
 import pytest
@@ -19,7 +18,7 @@ from conftest import TINY, leaves
 @pytest.fixture(scope="module")
 def averaged_run(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("pretrained") / "run"
-    config = dataclasses.replace(TINY, iterations=2, ema=0.5, ema_stats="recomputed", eval_every=0)
+    config = TINY.replace(iterations=2, ema=0.5, ema_stats="recomputed", eval_every=0)
     loop.run(config, workdir)
     return config, workdir
 
@@ -30,7 +29,7 @@ def test_export_then_load_gives_the_runs_averaged_generator_and_its_scores(avera
     card = pretrained.export(workdir, "tiny", samples=200, command="train.py ...", where=tmp_path)
     generator = pretrained.load("tiny", where=tmp_path)
     state = select(read_states(workdir, None, init_states).states, 0)
-    expected = generation.variables_of(state, config.step())  # averaged, statistics recomputed
+    expected = generation.variables_of(state, config.program())  # averaged, statistics recomputed
     for got, want in zip(leaves(generator.variables), leaves(expected)):
         np.testing.assert_array_equal(got, want)
     assert generator.config == config and card["iterations"] == 2
@@ -40,7 +39,7 @@ def test_export_then_load_gives_the_runs_averaged_generator_and_its_scores(avera
     assert again["fd_mnist"] == pytest.approx(card["evaluation"]["fd_mnist"], rel=1e-6)
     assert pretrained.names(tmp_path) == ["tiny"]
     raw = pretrained.export(workdir, "raw", samples=200, where=tmp_path, averaged=False)
-    trained = generation.variables_of(state, config.step(), False)
+    trained = generation.variables_of(state, config.program(), False)
     for got, want in zip(leaves(pretrained.load("raw", where=tmp_path).variables), leaves(trained)):
         np.testing.assert_array_equal(got, want)
     assert not raw["averaged"] and raw["evaluation"]["fd_mnist"] != card["evaluation"]["fd_mnist"]
@@ -51,10 +50,10 @@ def test_fid_off_leaves_fid_off_the_card_of_a_run_that_asked_for_it(tmp_path):
     """--fid overrides the run's eval_fid for the card (FID costs half an hour per 10,000
     images on a CPU): a run trained with eval_fid "on" exports without the Inception."""
     workdir = tmp_path / "run"
-    loop.run(dataclasses.replace(TINY, iterations=2, eval_every=0, eval_fid="on"), workdir)
+    loop.run(TINY.replace(iterations=2, eval_every=0, eval_fid="on"), workdir)
     card = pretrained.export(workdir, "nofid", samples=100, where=tmp_path, fid="off")
     assert "fid" not in card["evaluation"] and card["evaluation"]["fd_mnist"] > 0
-    assert card["config"]["eval_fid"] == "on"  # the run's own config, as trained
+    assert card["config"]["outputs"]["eval_fid"] == "on"  # the run's own config, as trained
 
 
 def test_an_unknown_name_is_a_one_line_error_naming_the_shipped_ones(tmp_path):

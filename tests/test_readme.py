@@ -19,7 +19,7 @@ def test_library_example_runs():
     exec(compile(blocks[0], "README.md", "exec"), namespace)
     assert namespace["samples"].shape == (25, 28, 28, 1)
     assert int(namespace["state"].step) == 2
-    assert int(namespace["state"].critic_updates) == 1 + namespace["config"].n_critic
+    assert int(namespace["state"].critic_updates) == 1 + namespace["config"].algorithm.n_critic
 
 
 def test_ci_runs_the_readme_test_command_exactly():

@@ -12,7 +12,7 @@ Pure pieces, each usable on its own:
     samples = wgan_jax.draw(generator.variables, z, generator.config)
 """
 
-from wgan_jax.config import PRESETS, Config, StepConfig, from_preset
+from wgan_jax.config import PRESETS, Config, Program, from_preset
 from wgan_jax.core.draws import real_batch
 from wgan_jax.core.generation import draw, generate, generator_variables
 from wgan_jax.core.losses import critic_loss, generator_loss, wasserstein_loss
@@ -23,7 +23,7 @@ from wgan_jax.core.steps import critic_step, critic_steps, generator_step, train
 from wgan_jax.errors import UserError
 
 __all__ = [
-    "PRESETS", "Config", "Critic", "Generator", "NetState", "StepConfig", "TrainState",
+    "PRESETS", "Config", "Critic", "Generator", "NetState", "Program", "TrainState",
     "UserError", "clip_params", "critic_loss", "critic_step", "critic_steps", "draw",
     "from_preset", "generate", "generator_loss", "generator_step", "generator_variables",
     "init_state", "real_batch", "rmsprop", "train_step", "wasserstein_loss",

@@ -45,14 +45,14 @@ class Pretrained:
 
     @property
     def conditional(self) -> bool:
-        return self.config.conditional
+        return self.config.nets.conditional
 
     def __call__(self, z: jax.Array, labels: jax.Array | None = None) -> jax.Array:
         """Images in [-1, 1] from latent vectors z (B, latent_dim) and, for a conditional
         generator, the class labels (B,) to draw."""
         if self.conditional and labels is None:
             raise UserError(f"generator {self.card.get('name')!r} is conditional: give labels "
-                            f"0..{self.config.num_classes - 1}")
+                            f"0..{self.config.nets.num_classes - 1}")
         if not self.conditional and labels is not None:
             raise UserError(f"generator {self.card.get('name')!r} is not conditional; it takes "
                             f"no labels")
@@ -91,7 +91,7 @@ def load(name: str, where: Path | None = None) -> Pretrained:
 
 
 def _variables_template(config: Config) -> dict:
-    state = jax.eval_shape(init_state, config.step(), jax.random.PRNGKey(0))
+    state = jax.eval_shape(init_state, config, jax.random.PRNGKey(0))
     return jax.tree_util.tree_map(lambda x: np.zeros(x.shape, x.dtype), state.gen.variables)
 
 
@@ -112,17 +112,17 @@ def export(workdir: str | Path, name: str, step: int | None = None, samples: int
         raise UserError(f"--samples must be at least 100, got {samples}")
     writable_folder(where, "the generators folder")  # before minutes of evaluation
     config, state, dataset = read_run(workdir, step, several="; export one run")
-    averaged = averaged and bool(config.ema)
+    averaged = averaged and bool(config.averaging.ema)
     variables = generator_variables(config, state, averaged)
-    evaluator = Evaluator(config, samples, use_fid=wants_fid(fid or config.eval_fid))
+    evaluator = Evaluator(config, samples, use_fid=wants_fid(fid or config.outputs.eval_fid))
     if announce is not None:
         announce(evaluator, config)
-    images = evaluator.images(variables, config.step())
-    record = evaluator.finish(evaluator.dispatch_images(images, evaluator.labels(config.step())))
-    card = {"name": name, "data": config.data, "iterations": int(state.step),
+    images = evaluator.images(variables, config.program())
+    record = evaluator.finish(evaluator.dispatch_images(images, evaluator.labels(config.program())))
+    card = {"name": name, "data": config.data.source, "iterations": int(state.step),
             "averaged": averaged, "command": command, "samples": evaluator.samples,
             "measured": evaluator.describe(),
-            "eval_seed": config.seed, "evaluation": record,
+            "eval_seed": config.runs.seed, "evaluation": record,
             "train_sha256": dataset["sha256"], "backend": jax.default_backend(),
             "jax": jax.__version__, "config": config_lib.to_dict(config)}
     where.mkdir(parents=True, exist_ok=True)

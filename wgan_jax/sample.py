@@ -22,7 +22,7 @@ import numpy as np
 
 from wgan_jax import terminal
 from wgan_jax.ckpt.reading import generator_variables, read_run
-from wgan_jax.config import Config, StepConfig
+from wgan_jax.config import Config, Program
 from wgan_jax.errors import UserError, write_failed
 from wgan_jax.eval import batches, viz
 
@@ -38,16 +38,16 @@ PROGRESS_FROM = 5000  # images from which drawing shows a progress bar (seconds 
 
 
 def from_run(workdir: str | Path, step: int | str | None = None, run: int | None = None
-             ) -> tuple[StepConfig, dict]:
+             ) -> tuple[Program, dict]:
     """The config and generator variables of a run's checkpoint (`step`: an iteration, "best",
     else the latest); in a folder of batched runs, run `run`'s."""
     config, state, _ = read_run(Path(workdir), step, run)
-    return config.step(), generator_variables(config, state)
+    return config.program(), generator_variables(config, state)
 
 
 def latents(config: Config, count: int, seed: int) -> jax.Array:
     """`count` latent vectors N(0, 1), a function of `seed` alone."""
-    return jax.random.normal(jax.random.PRNGKey(seed), (count, config.latent_dim))
+    return jax.random.normal(jax.random.PRNGKey(seed), (count, config.nets.latent_dim))
 
 
 def slerp(z0: jax.Array, z1: jax.Array, t: jax.Array) -> jax.Array:
@@ -86,10 +86,10 @@ def parse_label(text: str | None, config: Config) -> int | str | None:
     class out of range."""
     if text is None:
         return None
-    if not config.conditional:
+    if not config.nets.conditional:
         raise UserError(f"--label {text}: this generator is not conditional (train one with "
                         f"--conditional)")
-    classes = config.num_classes
+    classes = config.nets.num_classes
     if text == "all":
         return text
     try:
@@ -106,13 +106,13 @@ def layout(config: Config, n: int, label: int | str | None) -> tuple[np.ndarray 
     """The labels of n images (None for an unconditional generator) and the grid's rows and
     columns: a row per class for "all", the classes in turn when no label is given."""
     if label == "all":
-        cols = max(1, n // config.num_classes)
-        return np.repeat(np.arange(config.num_classes), cols), config.num_classes, cols
+        cols = max(1, n // config.nets.num_classes)
+        return np.repeat(np.arange(config.nets.num_classes), cols), config.nets.num_classes, cols
     cols = math.ceil(math.sqrt(n))
     rows = math.ceil(n / cols)
-    if not config.conditional:
+    if not config.nets.conditional:
         return None, rows, cols
-    labels = np.full(n, label) if label is not None else np.arange(n) % config.num_classes
+    labels = np.full(n, label) if label is not None else np.arange(n) % config.nets.num_classes
     return labels, rows, cols
 
 

@@ -21,7 +21,7 @@ from wgan_jax.core.state import select
 
 from conftest import TINY, leaves, target
 
-RUN = dataclasses.replace(TINY, iterations=4, log_every=1, sample_every=2, checkpoint_every=2)
+RUN = TINY.replace(iterations=4, log_every=1, sample_every=2, checkpoint_every=2)
 
 
 def records(workdir):
@@ -39,18 +39,18 @@ def final_state(workdir, config):
 
 def compilations(config):
     """Programs compiled so far for `config`'s runs on this machine (the loop's, cached)."""
-    built = programs.build(config.step(), programs.batching(config), programs.device_mesh(config))
+    built = programs.build(config, programs.batching(config), programs.device_mesh(config))
     return built.train._cache_size() + built.generate._cache_size()
 
 
 @pytest.mark.slow
 def test_resumed_run_is_bitwise_identical_to_an_uninterrupted_one(tmp_path):
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
-    run = dataclasses.replace(RUN, eval_every=2, eval_samples=100)  # evaluation must resume too
+    run = RUN.replace(eval_every=2, eval_samples=100)  # evaluation must resume too
     before = compilations(run)  # the programs are shared with any test of the same program key
     loop.run(run, straight)
     compiled = compilations(run)
-    loop.run(dataclasses.replace(run, iterations=2), resumed)
+    loop.run(run.replace(iterations=2), resumed)
     assert not (resumed / "samples" / "iter_000004.png").exists()
     loop.run(run, resumed, resume=True)
     # run length is not part of the compiled programs: the three runs share one compilation
@@ -58,7 +58,7 @@ def test_resumed_run_is_bitwise_identical_to_an_uninterrupted_one(tmp_path):
 
     a, b = final_state(straight, RUN), final_state(resumed, RUN)
     assert int(a.step) == int(b.step) == 4
-    assert int(a.critic_updates) == int(b.critic_updates) == 4 * RUN.n_critic
+    assert int(a.critic_updates) == int(b.critic_updates) == 4 * RUN.algorithm.n_critic
     for x, y in zip(leaves(a), leaves(b)):
         np.testing.assert_array_equal(x, y)  # bitwise, every leaf, key and counters included
     assert records(straight) == records(resumed)
@@ -69,9 +69,9 @@ def test_resumed_run_is_bitwise_identical_to_an_uninterrupted_one(tmp_path):
 @pytest.mark.slow
 def test_resume_with_generator_averaging_is_bitwise_exact_and_scores_both_generators(tmp_path):
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
-    run = dataclasses.replace(RUN, ema=0.5, eval_every=2, eval_samples=100)
+    run = RUN.replace(ema=0.5, eval_every=2, eval_samples=100)
     loop.run(run, straight)
-    loop.run(dataclasses.replace(run, iterations=2), resumed)
+    loop.run(run.replace(iterations=2), resumed)
     loop.run(run, resumed, resume=True)
     a, b = final_state(straight, run), final_state(resumed, run)
     assert jax.tree_util.tree_structure(a.ema["params"]) == jax.tree_util.tree_structure(a.gen.params)
@@ -85,13 +85,14 @@ def test_resume_with_generator_averaging_is_bitwise_exact_and_scores_both_genera
 
 @pytest.mark.slow
 def test_only_the_newest_checkpoints_are_kept_and_hold_config_and_dataset(tmp_path):
-    config = dataclasses.replace(RUN, iterations=4, checkpoint_every=1, keep_checkpoints=2)
+    config = RUN.replace(iterations=4, checkpoint_every=1, keep_checkpoints=2)
     loop.run(config, tmp_path / "w")
     manager = Checkpoints(tmp_path / "w")
     assert manager.manager.all_steps() == [3, 4]
     meta = manager.metadata()
     manager.close()
-    assert meta["config"]["lr"] == config.lr and meta["config"]["image_shape"] == [28, 28, 1]
+    assert meta["config"]["runs"]["lr"] == config.runs.lr
+    assert meta["config"]["nets"]["image_shape"] == [28, 28, 1]
     identity = data.load_bundled_mnist().identity()
     assert meta["dataset"] == identity and identity["shape"] == [60000, 28, 28, 1]
 
@@ -99,7 +100,7 @@ def test_only_the_newest_checkpoints_are_kept_and_hold_config_and_dataset(tmp_pa
 @pytest.mark.slow
 def test_a_crash_mid_write_leaves_the_previous_checkpoint_latest(tmp_path):
     workdir = tmp_path / "w"
-    loop.run(dataclasses.replace(RUN, iterations=2), workdir)
+    loop.run(RUN.replace(iterations=2), workdir)
     # What a process killed while orbax writes step 3 leaves: an unfinished temporary folder.
     partial = workdir / "checkpoints" / "3.orbax-checkpoint-tmp-1700000000000000"
     (partial / "state").mkdir(parents=True)
@@ -107,15 +108,15 @@ def test_a_crash_mid_write_leaves_the_previous_checkpoint_latest(tmp_path):
     manager = Checkpoints(workdir)
     assert manager.latest() == 2
     manager.close()
-    loop.run(dataclasses.replace(RUN, iterations=3), workdir, resume=True)
+    loop.run(RUN.replace(iterations=3), workdir, resume=True)
     assert final_state(workdir, RUN).step == 3
 
 
 @pytest.mark.slow
 def test_a_checkpoint_of_other_networks_is_refused(tmp_path):
-    loop.run(dataclasses.replace(RUN, iterations=2), tmp_path / "w")
+    loop.run(RUN.replace(iterations=2), tmp_path / "w")
     manager = Checkpoints(tmp_path / "w")
-    wider = dataclasses.replace(RUN, gen_channels=(16, 4))
+    wider = RUN.replace(gen_channels=(16, 4))
     with pytest.raises(UserError, match="does not match this config's networks") as info:
         manager.restore(target(wider))
     manager.close()
@@ -149,14 +150,14 @@ def test_a_checkpoint_of_an_older_state_layout_is_refused_in_one_line(tmp_path, 
                                         r"written by an older wgan_jax\?") as config:
         resumed_config(workdir)
     with pytest.raises(UserError, match="state layout of an older wgan_jax") as resume:
-        loop.run(dataclasses.replace(RUN, iterations=4), workdir, resume=True)
+        loop.run(RUN.replace(iterations=4), workdir, resume=True)
     for error in (layout, config, resume):
         assert "\n" not in str(error.value)
     assert "warning" not in capsys.readouterr().err  # refused, not skipped as damaged
 
 
 def test_resume_refuses_changed_data(tmp_path, monkeypatch):
-    loop.run(dataclasses.replace(RUN, iterations=2), tmp_path / "w")
+    loop.run(RUN.replace(iterations=2), tmp_path / "w")
     real = data.load_splits
 
     def altered(*args, **kwargs):
@@ -172,7 +173,7 @@ def test_resume_refuses_changed_data(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_non_finite_training_stops_and_keeps_the_last_good_checkpoint(tmp_path):
-    absurd = dataclasses.replace(RUN, lr=1e30, iterations=6, checkpoint_every=1)
+    absurd = RUN.replace(lr=1e30, iterations=6, checkpoint_every=1)
     with pytest.raises(loop.TrainingDiverged, match=r"non-finite .* at iteration 2; the last good "
                                                     r"checkpoint \(iteration 1\)") as info:
         loop.run(absurd, tmp_path / "w")
@@ -183,7 +184,7 @@ def test_non_finite_training_stops_and_keeps_the_last_good_checkpoint(tmp_path):
 
 
 def test_init_state_shapes_match_what_a_checkpoint_restores(tmp_path):
-    loop.run(dataclasses.replace(RUN, iterations=1), tmp_path / "w")
+    loop.run(RUN.replace(iterations=1), tmp_path / "w")
     restored = final_state(tmp_path / "w", RUN)
     fresh = init_state(RUN, jax.random.PRNGKey(0))
     assert jax.tree_util.tree_structure(restored) == jax.tree_util.tree_structure(fresh)
@@ -192,9 +193,9 @@ def test_init_state_shapes_match_what_a_checkpoint_restores(tmp_path):
 @pytest.mark.slow
 def test_a_torn_metrics_file_resumes_with_a_notice_and_no_record_twice(tmp_path):
     straight, torn = tmp_path / "straight", tmp_path / "torn"
-    run = dataclasses.replace(RUN, iterations=4, checkpoint_every=2)
+    run = RUN.replace(iterations=4, checkpoint_every=2)
     loop.run(run, straight)
-    loop.run(dataclasses.replace(run, iterations=3), torn)
+    loop.run(run.replace(iterations=3), torn)
     # A crash after iteration 3's record (its checkpoint not yet written) and mid-way through
     # writing the next record: a checkpoint at 2, records up to 3, and a torn last line.
     shutil.rmtree(torn / "checkpoints" / "3")
@@ -230,7 +231,7 @@ DAMAGE = {"truncated arrays": _truncate_arrays,
 @pytest.fixture(scope="module")
 def three_checkpoints(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("damaged") / "w"
-    loop.run(dataclasses.replace(RUN, iterations=3, checkpoint_every=1), workdir)
+    loop.run(RUN.replace(iterations=3, checkpoint_every=1), workdir)
     return workdir
 
 
@@ -264,18 +265,18 @@ def test_a_damaged_latest_checkpoint_is_skipped_with_a_warning(three_checkpoints
 def test_resume_falls_back_to_the_newest_intact_checkpoint_and_resume_from_picks_one(
         three_checkpoints, tmp_path):
     straight = tmp_path / "straight"
-    loop.run(dataclasses.replace(RUN, iterations=4, checkpoint_every=1), straight)
+    loop.run(RUN.replace(iterations=4, checkpoint_every=1), straight)
     workdir = tmp_path / "w"
     shutil.copytree(three_checkpoints, workdir)
     _truncate_arrays(workdir / "checkpoints" / "3")
-    run = dataclasses.replace(RUN, iterations=4, checkpoint_every=1)
+    run = RUN.replace(iterations=4, checkpoint_every=1)
     loop.run(run, workdir, resume=True)  # from 2, the newest intact one
     assert records(workdir) == records(straight)
     for x, y in zip(leaves(final_state(workdir, run)), leaves(final_state(straight, run))):
         np.testing.assert_array_equal(x, y)
     with pytest.raises(UserError, match=r"no checkpoint at step 9 .* \(there are 2, 3, 4\)"):
-        loop.run(dataclasses.replace(run, iterations=5), workdir, resume=True, resume_from=9)
-    loop.run(dataclasses.replace(run, iterations=3), tmp_path / "again")
+        loop.run(run.replace(iterations=5), workdir, resume=True, resume_from=9)
+    loop.run(run.replace(iterations=3), tmp_path / "again")
     loop.run(run, tmp_path / "again", resume=True, resume_from=2)
     assert records(tmp_path / "again") == records(straight)
 

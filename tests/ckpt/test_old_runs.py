@@ -1,8 +1,10 @@
-"""A run written before the package was laid out in folders (tests/reference/run-2026-12-06:
-the tiny config, 2 iterations, an averaged generator, written by commit f02ea31) still resumes,
-samples and exports, and resumes to exactly what a fresh run computes."""
+"""Runs written by earlier code still resume, sample and export, and resume to exactly what a
+fresh run computes: tests/reference/run-2026-12-06 (written by commit f02ea31, before the package
+was laid out in folders; its config.json and checkpoint metadata hold the flat config) and
+run-2026-12-06-sections (written by the first code with the config in sections). Both are the
+tiny config, 2 iterations, an averaged generator."""
 
-import dataclasses
+import json
 import shutil
 from pathlib import Path
 
@@ -17,13 +19,22 @@ from wgan_jax.config import from_dict, load_file
 from wgan_jax.core.runs import init_states
 from wgan_jax.train import loop
 
-OLD = Path(__file__).resolve().parents[1] / "reference" / "run-2026-12-06"
+REFERENCE = Path(__file__).resolve().parents[1] / "reference"
 
 
-@pytest.fixture
-def old_run(tmp_path):
-    """A copy of the old run (resuming writes into it)."""
-    return Path(shutil.copytree(OLD, tmp_path / "old"))
+@pytest.fixture(params=["run-2026-12-06", "run-2026-12-06-sections"])
+def old_run(request, tmp_path):
+    """A copy of an old run (resuming writes into it)."""
+    return Path(shutil.copytree(REFERENCE / request.param, tmp_path / "old"))
+
+
+def test_the_reference_runs_hold_both_config_formats():
+    flat, sections = (json.loads((REFERENCE / name / "config.json").read_text())
+                      for name in ("run-2026-12-06", "run-2026-12-06-sections"))
+    assert flat["lr"] == 5e-5 and "nets" not in flat
+    assert sections["runs"]["lr"] == 5e-5 and "lr" not in sections
+    assert from_dict(load_file(str(REFERENCE / "run-2026-12-06" / "config.json"))) == \
+        from_dict(load_file(str(REFERENCE / "run-2026-12-06-sections" / "config.json")))
 
 
 def config_of(workdir):
@@ -33,7 +44,7 @@ def config_of(workdir):
 
 @pytest.mark.slow
 def test_an_old_run_resumes_to_what_a_fresh_run_computes(old_run, tmp_path):
-    config = dataclasses.replace(config_of(old_run), iterations=3)
+    config = config_of(old_run).replace(iterations=3)
     loop.run(config, old_run, resume=True)
     loop.run(config, tmp_path / "fresh")
     old, fresh = (read_states(w, None, init_states).states for w in (old_run, tmp_path / "fresh"))

@@ -1,7 +1,6 @@
 """python -m wgan_jax.cli.sample: images from a run's checkpoint (or a batched run's), reproducible
 from the seed, in every output format, and one-line errors for every bad argument."""
 
-import dataclasses
 
 import matplotlib.image
 import numpy as np
@@ -35,12 +34,12 @@ def test_the_same_seed_gives_the_same_images_and_the_npz_is_uint8(tiny_run, tmp_
 
 
 def test_images_are_the_averaged_generators_at_the_chosen_step(tiny_run, tmp_path):
-    config = dataclasses.replace(TINY, iterations=2, checkpoint_every=1, ema=0.5)
+    config = TINY.replace(iterations=2, checkpoint_every=1, ema=0.5)
     state = select(read_states(tiny_run, 1, init_states).states, 0)
     z = sample.latents(config, 5, 0)
-    expected = viz.to_uint8(generation.generate(state, z, config.step()))  # averaged (ema on)
+    expected = viz.to_uint8(generation.generate(state, z, config.program()))  # averaged (ema on)
     np.testing.assert_array_equal(npz(tiny_run, tmp_path, "--n", "5", "--step", "1"), expected)
-    raw = viz.to_uint8(generation.generate(state, z, config.step(), averaged=False))
+    raw = viz.to_uint8(generation.generate(state, z, config.program(), averaged=False))
     assert not np.array_equal(expected, raw)
 
 
@@ -78,12 +77,12 @@ def test_grid_and_png_dir_formats(tiny_run, tmp_path):
 
 @pytest.mark.slow
 def test_a_batched_run_needs_run_and_gives_that_runs_generator(tmp_path):
-    config = dataclasses.replace(TINY, iterations=1, seeds=2, run_clips=(0.01, 0.02))
+    config = TINY.replace(iterations=1, seeds=2, run_clips=(0.01, 0.02))
     loop.run(config, tmp_path / "runs")
     assert sample_cli.main([str(tmp_path / "runs"), "--n", "2"]) == 2
     images = npz(tmp_path / "runs", tmp_path, "--n", "3", "--run", "1")
     states = read_states(tmp_path / "runs", None, init_states).states
-    second = run_configs(config)[1].step()
+    second = run_configs(config)[1].program()
     expected = generation.generate(select(states, 1), sample.latents(second, 3, 0), second)
     np.testing.assert_array_equal(images, viz.to_uint8(expected))
 
@@ -111,7 +110,7 @@ def test_a_folder_without_checkpoints_is_a_one_line_error(tmp_path, capsys):
 @pytest.fixture(scope="module")
 def conditional_dir(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("sample") / "conditional"
-    loop.run(dataclasses.replace(TINY, iterations=2, conditional=True), workdir)
+    loop.run(TINY.replace(iterations=2, conditional=True), workdir)
     return workdir
 
 

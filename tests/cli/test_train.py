@@ -1,6 +1,5 @@
 """train.py as a user runs it: a real subprocess on the real bundled MNIST."""
 
-import dataclasses
 import json
 import os
 import re
@@ -36,8 +35,9 @@ def test_short_quick_run_writes_every_output(tmp_path):
     assert "done: 6 iterations" in result.stderr and "fd_mnist" in result.stderr
 
     config = json.loads((workdir / "config.json").read_text())
-    assert config["preset"] == "quick" and config["batch_size"] == 16 and config["iterations"] == 6
-    assert config["image_shape"] == [28, 28, 1] and config["dataset_source"] == "mnist (bundled)"
+    assert config["preset"] == "quick" and config["algorithm"]["batch_size"] == 16
+    assert config["training"]["iterations"] == 6
+    assert config["nets"]["image_shape"] == [28, 28, 1] and config["dataset_source"] == "mnist (bundled)"
 
     records = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
     evals = [r for r in records if "fd_mnist" in r]
@@ -64,7 +64,7 @@ def test_short_quick_run_writes_every_output(tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["--lr", "-1"], "lr must be a positive"),
-    (["--n-critic", "0"], "n_critic must be at least 1"),
+    (["--n-critic", "0"], "n_critic must be a positive integer"),
     (["--iterations", "0"], "iterations must be a positive integer"),
     (["--batch-size", "70000"], "larger than the dataset"),
     (["--data-dir", "/nonexistent/mnist"], "data folder not found"),
@@ -146,18 +146,22 @@ def test_every_config_field_has_one_group_and_one_flag():
         for option in action.option_strings:
             if not option.startswith("--no-"):
                 setting.setdefault(action.dest, []).append(option)
-    for field in dataclasses.fields(config_lib.Config):
-        assert field.metadata["group"] in config_lib.GROUPS, field.name
-        assert field.metadata["help"] and not field.metadata["help"].endswith("."), field.name
+    for key, (section, field) in config_lib.FIELDS.items():
+        assert section in (None, *config_lib.SECTIONS), key
+        assert field.metadata["help"] and not field.metadata["help"].endswith("."), key
         flag = field.metadata["flag"]
         if flag is None:
-            assert field.name in ("image_shape", "num_classes") and field.name not in setting
+            assert key in ("image_shape", "num_classes") and key not in setting
         elif flag:
-            assert setting[field.metadata["flag"][2:]] == [flag], field.name
+            assert setting[field.metadata["flag"][2:]] == [flag], key
         else:
-            assert setting[field.name] == ["--" + field.name.replace("_", "-")], field.name
-    titles = [group.title.split(":")[0] for group in parser._action_groups]
-    assert titles[-len(config_lib.GROUPS) - 1:] == [*config_lib.GROUPS, "running"]
+            assert setting[key] == ["--" + key.replace("_", "-")], key
+    groups = {group.title.split(":")[0]: [a.dest for a in group._group_actions]
+              for group in parser._action_groups}
+    assert list(groups)[-len(config_lib.SECTIONS) - 1:] == [*config_lib.SECTIONS, "running"]
+    for key, (section, field) in config_lib.FIELDS.items():
+        if field.metadata["flag"] == "":
+            assert key in groups[section or "running"], key
 
 
 def test_generated_flags_set_their_fields_and_leave_the_rest_to_the_preset():
@@ -165,23 +169,25 @@ def test_generated_flags_set_their_fields_and_leave_the_rest_to_the_preset():
         "--preset", "quick", "--dropout", "0.1", "--gen-channels", "32,16", "--critic-norm", "layer",
         "--clip-batch-stats", "--lr-critic", "3e-4", "--holdout", "0.2", "--keep-checkpoints", "1",
         "--conditional", "--no-tensorboard"]), "w")
-    assert (config.dropout, config.gen_channels, config.critic_norm, config.clip_batch_stats) == \
+    assert (config.nets.dropout, config.nets.gen_channels, config.nets.critic_norm, config.algorithm.clip_batch_stats) == \
         (0.1, (32, 16), "layer", True)
-    assert (config.lr_critic, config.holdout, config.keep_checkpoints) == (3e-4, 0.2, 1)
-    assert config.conditional and not config.tensorboard
-    assert (config.lr, config.clip, config.iterations) == (2e-4, 0.1, 2000)  # the preset's
-    grouped = cli().build_config(cli().parse_args(["--set", "networks.dropout=0.3",
-                                                   "--set", "optimizer.lr_generator=null"]), "w")
-    assert (grouped.dropout, grouped.lr_generator) == (0.3, None)
+    assert (config.runs.lr_critic, config.data.holdout, config.outputs.keep_checkpoints) == (3e-4, 0.2, 1)
+    assert config.nets.conditional and not config.outputs.tensorboard
+    assert (config.runs.lr, config.runs.clip, config.training.iterations) == (2e-4, 0.1, 2000)  # the preset's
+    grouped = cli().build_config(cli().parse_args(["--set", "nets.dropout=0.3",
+                                                   "--set", "runs.lr_generator=null",
+                                                   "--set", "data.placement=stream"]), "w")
+    assert grouped.data.placement == "stream"
+    assert (grouped.nets.dropout, grouped.runs.lr_generator) == (0.3, None)
 
 
 def test_a_clip_or_lr_list_gives_each_batched_run_its_own():
     from wgan_jax.cli import train as cli
 
     config = cli.build_config(cli.parse_args(["--clip", "0.01,0.02,0.05", "--lr", "1e-4"]), "w")
-    assert (config.seeds, config.run_clips, config.run_lrs, config.lr) == (3, (0.01, 0.02, 0.05), (), 1e-4)
+    assert (config.runs.seeds, config.runs.run_clips, config.runs.run_lrs, config.runs.lr) == (3, (0.01, 0.02, 0.05), (), 1e-4)
     config = cli.build_config(cli.parse_args(["--seeds", "4", "--clip", "0.02"]), "w")
-    assert (config.seeds, config.run_clips, config.clip) == (4, (), 0.02)
+    assert (config.runs.seeds, config.runs.run_clips, config.runs.clip) == (4, (), 0.02)
 
 
 def cli():
@@ -195,13 +201,13 @@ def test_set_reaches_every_kind_of_field_after_the_other_flags():
         "--preset", "quick", "--lr", "1e-4", "--set", "lr=2e-4", "--set", "dropout=0",
         "--set", "gen_channels=64,32", "--set", "critic_norm=layer", "--set", "clip_batch_stats=true",
         "--set", "run_clips=[0.01, 0.02]", "--set", "seeds=2", "--set", "ema=0.999"]), "w")
-    assert (config.lr, config.dropout, config.gen_channels, config.critic_norm) == \
+    assert (config.runs.lr, config.nets.dropout, config.nets.gen_channels, config.nets.critic_norm) == \
         (2e-4, 0.0, (64, 32), "layer")
-    assert (config.clip_batch_stats, config.run_clips, config.seeds, config.ema) == \
+    assert (config.algorithm.clip_batch_stats, config.runs.run_clips, config.runs.seeds, config.averaging.ema) == \
         (True, (0.01, 0.02), 2, 0.999)
-    assert isinstance(config.dropout, float) and config.preset == "quick"
+    assert isinstance(config.nets.dropout, float) and config.preset == "quick"
     dcgan = cli().build_config(cli().parse_args(["--set", "loss=dcgan"]), "w")
-    assert (dcgan.optimizer, dcgan.lr) == ("adam", 2e-4)  # as --loss does: the loss's optimizer
+    assert (dcgan.optim.optimizer, dcgan.runs.lr) == ("adam", 2e-4)  # as --loss does: the loss's optimizer
 
 
 @pytest.mark.slow
@@ -215,7 +221,7 @@ def test_a_runs_own_config_json_through_config_gives_the_same_config(finished_ru
                                           if k not in config_lib.RUN_RECORD_KEYS}
     longer = cli().build_config(cli().parse_args(
         ["--config", str(finished_run / "config.json"), "--iterations", "9"]), "w")
-    assert longer.iterations == 9 and longer.batch_size == config.batch_size
+    assert longer.training.iterations == 9 and longer.algorithm.batch_size == config.algorithm.batch_size
 
 
 @pytest.mark.parametrize("args, message", [
@@ -225,8 +231,9 @@ def test_a_runs_own_config_json_through_config_gives_the_same_config(finished_ru
     (["--set", "gen_channels=a,b"], "gen_channels takes an integer"),
     (["--set", "dropout=1.5"], "dropout must be in [0, 1)"),
     (["--set", "critic_norm=group"], "critic_norm must be one of batch, layer, none"),
-    (["--set", "lr"], "expected field=value"),
-    (["--set", "optimizer.dropout=0.1"], "dropout is in group networks, not optimizer"),
+    (["--set", "lr"], "expected key=value or section.field=value"),
+    (["--set", "optim.dropout=0.1"], "section optim has no field 'dropout'; dropout is in section nets"),
+    (["--set", "networks.dropout=0.1"], "unknown section 'networks' (sections: runs, algorithm,"),
     (["--set", "lr_critic=fast"], "lr_critic takes a number, got 'fast'"),
     (["--config", "/nonexistent.json"], "--config /nonexistent.json: No such file"),
     (["--config", str(ROOT / "README.md")], "not JSON"),
@@ -310,7 +317,7 @@ def finished_run(tmp_path_factory):
 @pytest.mark.slow
 @pytest.mark.parametrize("case, message", [
     ("existing run without --resume", "already holds a run; pass --resume"),
-    ("resume with another lr", "trained with a different config (lr: 0.0002 -> 0.001)"),
+    ("resume with another lr", "trained with a different config (runs.lr: 0.0002 -> 0.001)"),
     ("resume with another batch", "batch_size: 8 -> 16"),
     ("resume at the end", "the checkpoint is at iteration 2; pass --iterations above 2"),
 ])
@@ -343,8 +350,9 @@ def test_every_parity_preset_and_loss_runs_from_train_py(tmp_path, args, extra_m
     record = json.loads((workdir / "metrics.jsonl").read_text().splitlines()[0])
     assert np.isfinite(record["critic_loss"]) and (extra_metric is None or extra_metric in record)
     if args[-1] == "dcgan":
-        assert (config["loss"], config["optimizer"], config["lr"]) == ("dcgan", "adam", 2e-4)
-        assert (config["preset"], config["rmsprop_decay"]) == ("paper", 0.99)
+        assert (config["algorithm"]["loss"], config["optim"]["optimizer"], config["runs"]["lr"]) \
+                == ("dcgan", "adam", 2e-4)
+        assert (config["preset"], config["optim"]["rmsprop_decay"]) == ("paper", 0.99)
     if args[-1] == "keras-exact":  # the seed's own progress line, on stdout
         assert re.fullmatch(r"0 \[D loss: -?\d+\.\d{6}\] \[G loss: -?\d+\.\d{6}\]",
                             result.stdout.strip()), result.stdout
@@ -360,7 +368,8 @@ def test_wgan_gp_on_fashion_mnist_trains_and_is_evaluated(tmp_path):
                    "--eval-every", "3", "--eval-samples", "100", "--workdir", str(workdir))
     assert result.returncode == 0, result.stderr
     config = json.loads((workdir / "config.json").read_text())
-    assert config["dataset_source"] == "fashion_mnist (Debian IDX)" and config["critic_norm"] == "layer"
+    assert config["dataset_source"] == "fashion_mnist (Debian IDX)"
+    assert config["nets"]["critic_norm"] == "layer"
     records = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
     assert all(r["gradient_penalty"] >= 0 for r in records if "critic_loss" in r)
     assert records[-1]["iteration"] == 3 and records[-1]["fd_fashion_mnist"] > 0
@@ -519,7 +528,7 @@ def test_a_folder_of_colour_pictures_end_to_end(tmp_path, size, arch, fid):
                    "--workdir", str(workdir), *([] if fid else ["--tensorboard"]), env=env)
     assert result.returncode == 0, result.stderr
     config = json.loads((workdir / "config.json").read_text())
-    assert config["image_shape"] == [size, size, 3] and config["dataset_source"] == f"images:{folder}"
+    assert config["nets"]["image_shape"] == [size, size, 3] and config["dataset_source"] == f"images:{folder}"
     assert config["heldout_size"] == 4 and "never trained on" in config["heldout"]
     records = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
     evaluations = [r for r in records if r["kind"] == "eval"]
@@ -549,14 +558,14 @@ def test_a_folder_of_colour_pictures_end_to_end(tmp_path, size, arch, fid):
     from wgan_jax import pretrained
 
     card = pretrained.load("tiny", where=tmp_path).card
-    assert pretrained.load("tiny", where=tmp_path).config.image_shape == (size, size, 3)
+    assert pretrained.load("tiny", where=tmp_path).config.nets.image_shape == (size, size, 3)
     if fid:
         assert evaluated.returncode == 0 and "fid " in evaluated.stdout, evaluated.stderr
         report = json.loads((workdir / "report.json").read_text())
         assert report["reference_images"] == 4 and report["metrics"]["fid"] > 0
         assert "4 images" in (workdir / "report.md").read_text()
         assert evaluations[-1]["fid"] > 0 and "fid" not in card["evaluation"]
-        assert card["config"]["eval_fid"] == "on"
+        assert card["config"]["outputs"]["eval_fid"] == "on"
     else:
         assert evaluated.returncode == 2 and evaluated.stderr.startswith("error: nothing to evaluate")
         assert f"held-out images here are {size}x{size}x3" in evaluated.stderr

@@ -2,7 +2,6 @@
 parameters, its gradient against the transposed NumPy map, its wiring into both updates, and an
 exact resume of a run that augments."""
 
-import dataclasses
 
 import jax
 import jax.numpy as jnp
@@ -86,8 +85,8 @@ def test_gradients_flow_through_as_the_transposed_map(batch):
 def test_both_updates_see_augmented_batches_and_stay_pure_functions_of_the_state(images):
     """With a policy, the critic's update (real and fake batches) and the generator's (its
     gradient through the augmented fakes) change; from one state, each is the same twice."""
-    plain = dataclasses.replace(TINY, image_shape=(28, 28, 1))
-    augmented = dataclasses.replace(plain, augment=ALL)
+    plain = TINY.replace(image_shape=(28, 28, 1))
+    augmented = plain.replace(augment=ALL)
     state = init_state(plain, jax.random.PRNGKey(0))
     for step in (lambda s, c: critic_step(s, images, c), generator_step):
         off, _ = step(state, plain)
@@ -106,9 +105,9 @@ def test_a_bad_policy_is_one_line():
 
 @pytest.mark.slow
 def test_a_run_that_augments_resumes_bitwise(tmp_path):
-    run = dataclasses.replace(TINY, iterations=3, checkpoint_every=1, augment=ALL)
+    run = TINY.replace(iterations=3, checkpoint_every=1, augment=ALL)
     loop.run(run, tmp_path / "straight")
-    loop.run(dataclasses.replace(run, iterations=2), tmp_path / "resumed")
+    loop.run(run.replace(iterations=2), tmp_path / "resumed")
     loop.run(run, tmp_path / "resumed", resume=True)
     from wgan_jax.ckpt import Checkpoints
     from wgan_jax.core.state import select

@@ -1,4 +1,3 @@
-import dataclasses
 
 import flax.linen as nn
 import jax
@@ -45,7 +44,7 @@ def test_seed_architecture_has_the_keras_parameter_counts():
     """Parameter counts of Keras-GAN wgan.py's model summaries, computed by hand layer by layer
     (Keras' totals add the non-trainable BatchNorm statistics: 1,028,673 and 100,097)."""
     config = Config()
-    generator, critic = models.build(config)
+    generator, critic = models.build(config.nets)
     g = generator.init(jax.random.PRNGKey(0), jnp.zeros((1, 100)), train=False)
     c = critic.init(jax.random.PRNGKey(0), jnp.zeros((1, 28, 28, 1)), train=False)
     gen_expected = ((100 * 6272 + 6272) + (16 * 128 * 128 + 128) + 2 * 128
@@ -62,8 +61,8 @@ def test_seed_architecture_has_the_keras_parameter_counts():
 @pytest.mark.parametrize("image_shape", [(28, 28, 1), (32, 32, 3)])
 @pytest.mark.slow
 def test_networks_adapt_to_the_image_shape(image_shape):
-    config = Config(image_shape=image_shape, gen_channels=(8, 4), critic_channels=(4, 4, 4, 4))
-    generator, critic = models.build(config)
+    config = Config().replace(image_shape=image_shape, gen_channels=(8, 4), critic_channels=(4, 4, 4, 4))
+    generator, critic = models.build(config.nets)
     z = jax.random.normal(jax.random.PRNGKey(0), (3, 100))
     g = generator.init(jax.random.PRNGKey(1), z, train=False)
     images = generator.apply(g, z, train=False)
@@ -74,8 +73,8 @@ def test_networks_adapt_to_the_image_shape(image_shape):
 
 
 def test_critic_dropout_depends_on_its_key_only_in_training():
-    config = Config(critic_channels=(4, 4, 4, 4))
-    _, critic = models.build(config)
+    config = Config().replace(critic_channels=(4, 4, 4, 4))
+    _, critic = models.build(config.nets)
     x = jax.random.normal(jax.random.PRNGKey(0), (4, 28, 28, 1))
     v = critic.init(jax.random.PRNGKey(1), x, train=False)
 
@@ -109,11 +108,11 @@ def test_bfloat16_compute_keeps_float32_params_and_outputs_and_tracks_float32():
     """Same params, both dtypes. bfloat16 keeps 8 significant bits (unit roundoff 2^-9 ~ 0.002):
     the generator's tanh outputs in [-1, 1] are observed within 0.005 of float32 over ~6 layers,
     the critic's scores within 3% of their mean size; the bounds leave 4-5x margin."""
-    f32 = Config(batch_size=16)
-    bf16 = Config(batch_size=16, compute_dtype="bfloat16")
-    gen32, critic32 = models.build(f32)
-    gen16, critic16 = models.build(bf16)
-    z = jax.random.normal(jax.random.PRNGKey(1), (16, f32.latent_dim))
+    f32 = Config().replace(batch_size=16)
+    bf16 = Config().replace(batch_size=16, compute_dtype="bfloat16")
+    gen32, critic32 = models.build(f32.nets)
+    gen16, critic16 = models.build(bf16.nets)
+    z = jax.random.normal(jax.random.PRNGKey(1), (16, f32.nets.latent_dim))
     gen_vars = gen32.init(jax.random.PRNGKey(0), z, train=False)
     assert jax.tree_util.tree_all(jax.tree_util.tree_map(
         lambda a, b: a.dtype == b.dtype == jnp.float32, gen_vars,
@@ -153,7 +152,7 @@ class LiteralSeedCritic(nn.Module):
 
 @pytest.mark.slow
 def test_the_generalised_seed_critic_is_the_seed_on_mnist_bit_for_bit():
-    _, critic = models.build(Config())
+    _, critic = models.build(Config().nets)
     x = jax.random.uniform(jax.random.PRNGKey(0), (8, 28, 28, 1), minval=-1, maxval=1)
     ours = critic.init(jax.random.PRNGKey(1), x, train=False)
     literal = LiteralSeedCritic().init(jax.random.PRNGKey(1), x, train=False)
@@ -182,9 +181,9 @@ def test_critic_strides_halve_to_four_and_pad_odd_sizes_before_a_halving(size, s
 @pytest.mark.parametrize("image_shape", [(32, 32, 3), (64, 64, 3)])
 @pytest.mark.slow
 def test_both_architectures_draw_and_score_colour_images(arch, image_shape):
-    config = Config(arch=arch, image_shape=image_shape, gen_channels=(8, 4),
+    config = Config().replace(arch=arch, image_shape=image_shape, gen_channels=(8, 4),
                     critic_channels=(4, 4, 4, 4), ngf=4, ndf=4, dropout=0.0)
-    generator, critic = models.build(config.validate())
+    generator, critic = models.build(config.validate().nets)
     z = jax.random.normal(jax.random.PRNGKey(0), (3, 100))
     g = generator.init(jax.random.PRNGKey(1), z, train=False)
     images = generator.apply(g, z, train=False)
@@ -198,8 +197,8 @@ def test_dcgan_networks_have_the_authors_parameter_counts():
     """DCGAN_G and DCGAN_D of martinarjovsky/WassersteinGAN at 64x64x3, ngf = ndf = 64, nz 100,
     no biases: counted by hand layer by layer (convolutions, then BatchNorm's weight and bias)."""
     config = from_preset("official")
-    config = dataclasses.replace(config, image_shape=(64, 64, 3))
-    generator, critic = models.build(config)
+    config = config.replace(image_shape=(64, 64, 3))
+    generator, critic = models.build(config.nets)
     g = generator.init(jax.random.PRNGKey(0), jnp.zeros((1, 100)), train=False)
     c = critic.init(jax.random.PRNGKey(0), jnp.zeros((1, 64, 64, 3)), train=False)
     gen_expected = (100 * 512 * 16 + 512 * 256 * 16 + 256 * 128 * 16 + 128 * 64 * 16 + 64 * 3 * 16
@@ -248,16 +247,16 @@ def test_dcgan_transposed_convolutions_are_pytorchs(shape, stride, pad):
 ])
 def test_network_shape_rules_are_one_line_errors(fields, message):
     with pytest.raises(UserError, match=message) as info:
-        dataclasses.replace(Config(), **fields).validate()
+        Config().replace(**fields).validate()
     assert "\n" not in str(info.value)
 
 
 @pytest.mark.parametrize("arch, shape", [("seed", (28, 28, 1)), ("dcgan", (32, 32, 3))])
 @pytest.mark.slow
 def test_labels_reach_both_conditional_networks(arch, shape):
-    config = Config(arch=arch, image_shape=shape, gen_channels=(8, 4), critic_channels=(4, 4, 4, 4),
+    config = Config().replace(arch=arch, image_shape=shape, gen_channels=(8, 4), critic_channels=(4, 4, 4, 4),
                     ngf=4, ndf=4, dropout=0.0, conditional=True, num_classes=3)
-    generator, critic = models.build(config.validate())
+    generator, critic = models.build(config.validate().nets)
     z = jnp.ones((2, 100))
     g = generator.init(jax.random.PRNGKey(0), z, train=False, labels=jnp.zeros(2, jnp.int32))
     images = [generator.apply(g, z, train=False, labels=jnp.full(2, c)) for c in (0, 1)]
@@ -267,7 +266,7 @@ def test_labels_reach_both_conditional_networks(arch, shape):
         jax.random.PRNGKey(2), c["params"]["projection"]["embedding"].shape)}}}
     scores = [critic.apply(c, images[0], train=False, labels=jnp.full(2, k)) for k in (0, 1)]
     assert not np.allclose(scores[0], scores[1])
-    unconditional = models.build(dataclasses.replace(config, conditional=False))[1]
+    unconditional = models.build(config.replace(conditional=False).nets)[1]
     assert "projection" not in unconditional.init(jax.random.PRNGKey(1), images[0], train=False)["params"]
 
 
@@ -275,8 +274,8 @@ def test_the_label_embedding_starts_as_loud_as_the_noise():
     """The generator's label embedding starts N(0, 1) like z (its 10 x 100 entries' standard
     deviation within 0.1 of 1: the sample deviation's own is about 0.022), and the critic's
     projection starts at zero (an unconditional critic)."""
-    config = Config(conditional=True, num_classes=10).validate()
-    generator, critic = models.build(config)
+    config = Config().replace(conditional=True, num_classes=10).validate()
+    generator, critic = models.build(config.nets)
     z, labels = jnp.zeros((2, 100)), jnp.zeros(2, jnp.int32)
     params = generator.init(jax.random.PRNGKey(0), z, train=False, labels=labels)["params"]
     assert abs(float(np.std(params["label_embedding"]["embedding"])) - 1.0) < 0.1

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from wgan_jax import Config, clip_params
+from wgan_jax.config import Optim
 from wgan_jax.core import optim
 
 
@@ -19,13 +20,13 @@ def keras_rmsprop(param, grads, lr, rho, eps):
 
 @pytest.mark.parametrize("steps", [1, 3])
 def test_rmsprop_matches_hand_written_keras_formula(steps):
-    config = Config(lr=5e-5, rmsprop_decay=0.9, rmsprop_eps=1e-7)
+    config = Config().replace(lr=5e-5, rmsprop_decay=0.9, rmsprop_eps=1e-7)
     rng = np.random.default_rng(0)
     param = rng.normal(size=(6, 5)).astype(np.float32) * 0.01
     # Gradients spanning the clipped critic's range, down to where eps matters (~1e-7).
     grads = [(rng.normal(size=(6, 5)) * 10.0 ** rng.uniform(-9, -2, size=(6, 5))).astype(np.float32)
              for _ in range(steps)]
-    tx = optim.rmsprop(config)
+    tx = optim.rmsprop(config.optim, config.runs.lr)
     p, opt_state = jnp.asarray(param), tx.init(jnp.asarray(param))
     for g in grads:
         updates, opt_state = tx.update(jnp.asarray(g), opt_state, p)
@@ -38,8 +39,8 @@ def test_rmsprop_matches_hand_written_keras_formula(steps):
 def test_eps_inside_the_sqrt_is_a_different_optimizer():
     """optax's default puts eps inside the sqrt: a 1e-3.5 floor that swamps gradients ~1e-6."""
     g = jnp.full((3,), 1e-6, jnp.float32)
-    outside = optim.rmsprop(Config(rmsprop_eps_in_sqrt=False))
-    inside = optim.rmsprop(Config(rmsprop_eps_in_sqrt=True))
+    outside = optim.rmsprop(Optim(rmsprop_eps_in_sqrt=False), 5e-5)
+    inside = optim.rmsprop(Optim(rmsprop_eps_in_sqrt=True), 5e-5)
     step_out, _ = outside.update(g, outside.init(g))
     step_in, _ = inside.update(g, inside.init(g))
     # Outside: lr * g / (sqrt(0.1) g + eps) ~ lr * 3.16 (a full step); inside: ~1000x smaller.

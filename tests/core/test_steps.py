@@ -1,4 +1,3 @@
-import dataclasses
 from pathlib import Path
 
 import jax
@@ -23,11 +22,11 @@ def test_real_batch_scales_uint8_to_the_seeds_range():
 def test_critic_step_clips_every_critic_parameter_and_the_clip_binds(state, images, config):
     new, _ = critic_step(state, images, config)
     values = np.concatenate([x.ravel() for x in leaves(new.critic.params)])
-    assert np.all(np.abs(values) <= config.clip)
+    assert np.all(np.abs(values) <= config.runs.clip)
     # Glorot-initialised weights are far outside [-0.01, 0.01]: most must sit on the bound.
-    assert np.mean(np.abs(values) == np.float32(config.clip)) > 0.5
+    assert np.mean(np.abs(values) == np.float32(config.runs.clip)) > 0.5
     # BatchNorm running statistics are not clipped (running variance starts at 1).
-    assert max(float(x.max()) for x in leaves(new.critic.stats)) > config.clip
+    assert max(float(x.max()) for x in leaves(new.critic.stats)) > config.runs.clip
 
 
 @pytest.mark.parametrize("rates", [{}, {"lr_critic": 1e-3, "lr_generator": 2e-5}])
@@ -35,13 +34,13 @@ def test_critic_step_is_one_hand_computed_rmsprop_update_then_clip(images, confi
     """Re-derives the step from its parts: the keys, the two forward passes, the gradient, and
     Keras' RMSprop written out in NumPy (first step: v = (1 - rho) g^2), at the critic's own
     learning rate when the two networks have their own."""
-    config = dataclasses.replace(config, **rates)
+    config = config.replace(**rates)
     state = init_state(config, jax.random.PRNGKey(42))
-    generator, critic = models.build(config)
+    generator, critic = models.build(config.nets)
     k_real, k_noise, k_drop_real, k_drop_fake = jax.random.split(
         jax.random.fold_in(stream(state.key, CRITIC), 0), 4)
-    real = real_batch(images, k_real, config.batch_size)
-    z = jax.random.normal(k_noise, (config.batch_size, config.latent_dim))
+    real = real_batch(images, k_real, config.algorithm.batch_size)
+    z = jax.random.normal(k_noise, (config.algorithm.batch_size, config.nets.latent_dim))
     fake, _ = generator.apply({"params": state.gen.params, "batch_stats": state.gen.stats}, z,
                               train=True, mutable=["batch_stats"])
 
@@ -53,7 +52,7 @@ def test_critic_step_is_one_hand_computed_rmsprop_update_then_clip(images, confi
         return jnp.mean(d_fake) - jnp.mean(d_real)
 
     grads = jax.grad(loss)(state.critic.params)
-    lr, rho, eps, c = config.critic_lr(), config.rmsprop_decay, config.rmsprop_eps, config.clip
+    lr, rho, eps, c = config.runs.critic_lr(), config.optim.rmsprop_decay, config.optim.rmsprop_eps, config.runs.clip
 
     def rmsprop_then_clip(w, g):
         w, g = np.float64(w), np.float64(g)
@@ -72,11 +71,11 @@ def test_critic_step_is_one_hand_computed_rmsprop_update_then_clip(images, confi
 def test_generator_step_is_one_hand_computed_rmsprop_update_at_its_own_learning_rate(config):
     """The generator update from its parts: its keys, G(z) through the frozen critic in training
     mode, the gradient of -mean D(G(z)), and RMSprop's first step in NumPy at lr_generator."""
-    config = dataclasses.replace(config, lr_critic=1e-3, lr_generator=2e-5, clip=0.5)
+    config = config.replace(lr_critic=1e-3, lr_generator=2e-5, clip=0.5)
     state = init_state(config, jax.random.PRNGKey(42))
-    generator, critic = models.build(config)
+    generator, critic = models.build(config.nets)
     noise_key, dropout_key = jax.random.split(jax.random.fold_in(stream(state.key, GENERATOR), 0))
-    z = jax.random.normal(noise_key, (config.batch_size, config.latent_dim))
+    z = jax.random.normal(noise_key, (config.algorithm.batch_size, config.nets.latent_dim))
 
     def loss(params):
         fake, _ = generator.apply({"params": params, "batch_stats": state.gen.stats}, z,
@@ -87,7 +86,7 @@ def test_generator_step_is_one_hand_computed_rmsprop_update_at_its_own_learning_
         return -jnp.mean(scores)
 
     grads = jax.grad(loss)(state.gen.params)
-    lr, rho, eps = config.generator_lr(), config.rmsprop_decay, config.rmsprop_eps
+    lr, rho, eps = config.runs.generator_lr(), config.optim.rmsprop_decay, config.optim.rmsprop_eps
 
     def rmsprop(w, g):
         w, g = np.float64(w), np.float64(g)
@@ -113,14 +112,14 @@ def test_generator_step_is_one_hand_computed_rmsprop_update_at_its_own_learning_
 def test_critic_scan_equals_the_same_steps_unrolled_in_python(state, images, config):
     scanned, scan_metrics = critic_steps(state, images, config)
     looped, loop_metrics = state, []
-    for _ in range(config.n_critic):
+    for _ in range(config.algorithm.n_critic):
         looped, m = critic_step(looped, images, config)
         loop_metrics.append(m)
     assert_trees_close(scanned, looped)
     for name in scan_metrics:
         np.testing.assert_allclose(scan_metrics[name], [m[name] for m in loop_metrics],
                                    rtol=1e-4, atol=1e-7)
-    assert int(scanned.critic_updates) == config.n_critic and int(scanned.step) == 0
+    assert int(scanned.critic_updates) == config.algorithm.n_critic and int(scanned.step) == 0
 
 
 @pytest.mark.slow
@@ -161,7 +160,7 @@ def test_consecutive_critic_steps_draw_fresh_batches(state, images, config):
 
 @pytest.mark.slow
 def test_train_step_compiles_once(images, config):
-    fresh = dataclasses.replace(config, bn_eps=1.25e-3)  # a program no other test compiles
+    fresh = config.replace(bn_eps=1.25e-3)  # a program no other test compiles
     first = init_state(fresh, jax.random.PRNGKey(0))
     second = init_state(fresh, jax.random.PRNGKey(1))
     before = train_step._cache_size()
@@ -178,16 +177,16 @@ def test_what_the_state_carries_is_not_compiled_in(images, config):
     """Configs differing only in the seed, the clip bound, the learning rates, the preset or
     run fields share one compiled step, and its numbers follow the state: they equal those of
     the step compiled with each whole config as its static argument."""
-    base = dataclasses.replace(config, n_critic=1, bn_eps=1.5e-3)  # a program no other test compiles
-    variants = [base, dataclasses.replace(base, seed=7), dataclasses.replace(base, clip=0.003),
-                dataclasses.replace(base, lr=1e-3, lr_critic=3e-4),
-                dataclasses.replace(base, preset="quick", iterations=9, sample_every=3)]
+    base = config.replace(n_critic=1, bn_eps=1.5e-3)  # a program no other test compiles
+    variants = [base, base.replace(seed=7), base.replace(clip=0.003),
+                base.replace(lr=1e-3, lr_critic=3e-4),
+                base.replace(preset="quick", iterations=9, sample_every=3)]
     before = train_step._cache_size()
-    results = [train_step(init_state(c, jax.random.PRNGKey(c.seed)), images, c) for c in variants]
+    results = [train_step(init_state(c, jax.random.PRNGKey(c.runs.seed)), images, c) for c in variants]
     assert train_step._cache_size() == before + 1
-    whole = jax.jit(train_step.__wrapped__, static_argnames="config")
+    whole = jax.jit(train_step.__wrapped__, static_argnames="program")
     for c, result in zip(variants[1:4], results[1:4]):
-        expected = whole(init_state(c, jax.random.PRNGKey(c.seed)), images, c)
+        expected = whole(init_state(c, jax.random.PRNGKey(c.runs.seed)), images, c)
         assert all(np.array_equal(a, b) for a, b in zip(jax.tree_util.tree_leaves(result),
                                                          jax.tree_util.tree_leaves(expected)))
     changed = [not np.array_equal(r[0].critic.params["Dense_0"]["kernel"],
@@ -203,7 +202,7 @@ def test_data_is_an_argument_not_a_baked_constant(mnist_train, config):
 
 
 def test_generate_is_deterministic_and_in_range(state, config):
-    z = jax.random.normal(jax.random.PRNGKey(7), (5, config.latent_dim))
+    z = jax.random.normal(jax.random.PRNGKey(7), (5, config.nets.latent_dim))
     a, b = generate(state, z, config), generate(state, z, config)
     np.testing.assert_array_equal(a, b)
     assert a.shape == (5, 28, 28, 1) and float(jnp.max(jnp.abs(a))) <= 1.0
@@ -218,15 +217,15 @@ def test_train_step_metrics_are_finite_scalars(state, images, config, name):
 
 @pytest.mark.slow
 def test_bfloat16_train_step_keeps_float32_state_and_the_clip(state, images, config):
-    bf16 = dataclasses.replace(config, compute_dtype="bfloat16")
+    bf16 = config.replace(compute_dtype="bfloat16")
     new, metrics = train_step(state, images, bf16)
     for before, after in zip(leaves(state), leaves(new)):
         assert after.dtype == before.dtype and np.all(np.isfinite(after))
     assert all(m.dtype == jnp.float32 for m in metrics.values())
-    assert max(float(np.abs(x).max()) for x in leaves(new.critic.params)) <= config.clip
+    assert max(float(np.abs(x).max()) for x in leaves(new.critic.params)) <= config.runs.clip
 
 
-# Generator averaging (config.ema). Under a 0.01-clipped critic the generator's gradients are so
+# Generator averaging (config.averaging.ema). Under a 0.01-clipped critic the generator's gradients are so
 # small that RMSprop's eps dominates its steps; a loose clip and a large learning rate make each
 # update move the generator by ~1e-3, so the average (which lags) differs from the trained
 # generator by far more than the f32 rounding the comparisons allow (ulps of values below ~1).
@@ -239,18 +238,18 @@ def _float64(tree):
 
 @pytest.mark.slow
 def test_generator_average_is_the_hand_computed_moving_average_over_3_steps(images, config):
-    averaged = dataclasses.replace(config, **AVERAGED)
+    averaged = config.replace(**AVERAGED)
     state = init_state(averaged, jax.random.PRNGKey(42))
     expected = _float64({"params": state.gen.params, "stats": state.gen.stats})
     decays = []
     for t in range(3):
         state, _ = train_step(state, images, averaged)
         # TensorFlow's warm-up: min(ema, (1 + t) / (10 + t)): 0.1, 0.1818, then the cap 0.2.
-        decay = min(averaged.ema, (1 + t) / (10 + t))
+        decay = min(averaged.averaging.ema, (1 + t) / (10 + t))
         decays.append(decay)
         trained = _float64({"params": state.gen.params, "stats": state.gen.stats})
         expected = jax.tree_util.tree_map(lambda e, w: decay * e + (1 - decay) * w, expected, trained)
-    assert decays[-1] == averaged.ema and decays[0] == 0.1
+    assert decays[-1] == averaged.averaging.ema and decays[0] == 0.1
     got = {"params": state.ema["params"], "stats": state.ema["batch_stats"]}
     for path, want in jax.tree_util.tree_leaves_with_path(expected):
         np.testing.assert_allclose(_leaf(got, path), want, rtol=1e-6, atol=1e-6,
@@ -269,8 +268,8 @@ def _leaf(tree, path):
 @pytest.mark.slow
 def test_averaging_does_not_change_training_and_off_means_the_trained_generator(
         images, config):
-    off = dataclasses.replace(config, lr=AVERAGED["lr"], clip=AVERAGED["clip"])
-    on = dataclasses.replace(config, **AVERAGED)
+    off = config.replace(lr=AVERAGED["lr"], clip=AVERAGED["clip"])
+    on = config.replace(**AVERAGED)
     a, b = init_state(off, jax.random.PRNGKey(3)), init_state(on, jax.random.PRNGKey(3))
     assert a.ema == {}
     for _ in range(2):
@@ -281,7 +280,7 @@ def test_averaging_does_not_change_training_and_off_means_the_trained_generator(
                        atol=1e-7, rtol=1e-6)
     for name in metrics_off:
         np.testing.assert_allclose(metrics_off[name], metrics_on[name], rtol=1e-5, atol=1e-8)
-    z = jax.random.normal(jax.random.PRNGKey(7), (4, config.latent_dim))
+    z = jax.random.normal(jax.random.PRNGKey(7), (4, config.nets.latent_dim))
     np.testing.assert_array_equal(generate(a, z, off), generate(a, z, off, averaged=False))
     averaged, raw = generate(b, z, on), generate(b, z, on, averaged=False)
     assert float(jnp.max(jnp.abs(averaged - raw))) > 1e-3
@@ -289,13 +288,13 @@ def test_averaging_does_not_change_training_and_off_means_the_trained_generator(
 
 @pytest.mark.slow
 def test_recomputed_statistics_are_the_averaged_generators_batch_statistics(images, config):
-    on = dataclasses.replace(config, **AVERAGED, ema_stats="recomputed")
+    on = config.replace(**AVERAGED, ema_stats="recomputed")
     state, _ = train_step(init_state(on, jax.random.PRNGKey(5)), images, on)
     stats = generation.generator_variables(state, on)["batch_stats"]
     # By hand: the first BatchNorm's input (the first upsampling conv's output) on the same
     # latent vectors, its mean and (biased) variance over batch and space, in float64.
-    generator, _ = models.build(on)
-    z = jax.random.normal(stream(state.key, BN_STATS), (generation.RECOMPUTE_SAMPLES, on.latent_dim))
+    generator, _ = models.build(on.nets)
+    z = jax.random.normal(stream(state.key, BN_STATS), (generation.RECOMPUTE_SAMPLES, on.nets.latent_dim))
     _, captured = generator.apply({"params": state.ema["params"], "batch_stats": state.ema["batch_stats"]}, z,
                                   train=True, mutable=["batch_stats", "intermediates"],
                                   capture_intermediates=True)
@@ -327,7 +326,7 @@ def two_iterations(images, config, seed: int = 0) -> dict[str, np.ndarray]:
     state = init_state(config, jax.random.PRNGKey(seed))
     for _ in range(2):
         state, metrics = train_step(state, images, config)
-    z = jax.random.normal(jax.random.PRNGKey(1), (4, config.latent_dim))
+    z = jax.random.normal(jax.random.PRNGKey(1), (4, config.nets.latent_dim))
     tree = (state, metrics, generate(state, z, config))
     return {jax.tree_util.keystr(path): np.asarray(leaf)
             for path, leaf in jax.tree_util.tree_leaves_with_path(tree) if not noise_driven(path)}
@@ -371,20 +370,20 @@ def labelled(mnist_train):
 
 @pytest.mark.slow
 def test_a_conditional_critic_step_clips_the_projection_embedding_too(labelled, config):
-    conditional = dataclasses.replace(config, conditional=True, num_classes=10)
+    conditional = config.replace(conditional=True, num_classes=10)
     state = init_state(conditional, jax.random.PRNGKey(0))
     assert not np.any(leaves(state.critic.params["projection"])[0])  # starts unconditional
     new, _ = critic_step(state, labelled, conditional)
     projection = leaves(new.critic.params["projection"])[0]
-    assert np.all(np.abs(projection) <= conditional.clip) and np.any(projection)
+    assert np.all(np.abs(projection) <= conditional.runs.clip) and np.any(projection)
     # the generator's label embedding is the generator's: not clipped, not moved by the critic
     for a, b in zip(leaves(new.gen.params["label_embedding"]), leaves(state.gen.params["label_embedding"])):
         np.testing.assert_array_equal(a, b)
-    assert np.abs(leaves(new.gen.params["label_embedding"])[0]).max() > conditional.clip
+    assert np.abs(leaves(new.gen.params["label_embedding"])[0]).max() > conditional.runs.clip
 
 
 def test_real_batches_carry_their_own_labels_and_fake_ones_every_class(config):
-    conditional = dataclasses.replace(config, conditional=True, num_classes=10, batch_size=512)
+    conditional = config.replace(conditional=True, num_classes=10, batch_size=512)
     labels = jnp.arange(100, dtype=jnp.int32) % 10
     images = jnp.broadcast_to((labels * 20).astype(jnp.uint8)[:, None, None, None], (100, 28, 28, 1))
     real, real_labels = draws.real((images, labels), jax.random.PRNGKey(0), conditional)

@@ -1,7 +1,6 @@
 """Each rule that tells the losses and the parity presets apart, against a re-computation of that
 one step from its parts (keys, forward passes, gradients, the optimizer written out in NumPy)."""
 
-import dataclasses
 
 import jax
 import jax.numpy as jnp
@@ -27,7 +26,7 @@ def variant(preset=None, loss=None, **extra):
     fields = {k: v for k, v in PRESETS.get(preset, {}).items() if k not in RUN_FIELDS}
     if loss:
         fields.update(LOSSES[loss].defaults, loss=loss)
-    return dataclasses.replace(TINY, **{**fields, **extra}).validate()
+    return TINY.replace(**{**fields, **extra}).validate()
 
 
 def all_values(tree):
@@ -46,8 +45,8 @@ def test_clip_after_the_update_and_what_it_covers(images, preset, params_clipped
     config = variant(preset)
     state = init_state(config, jax.random.PRNGKey(0))
     new, _ = critic_step(state, images, config)
-    assert within(new.critic.params, config.clip) == params_clipped
-    assert within(new.critic.stats, config.clip) == stats_clipped  # running variance starts at 1
+    assert within(new.critic.params, config.runs.clip) == params_clipped
+    assert within(new.critic.stats, config.runs.clip) == stats_clipped  # running variance starts at 1
 
 
 @pytest.mark.slow
@@ -56,14 +55,14 @@ def test_official_clips_at_the_start_of_the_critic_step(images):
     state = init_state(config, jax.random.PRNGKey(0))
     new, _ = critic_step(state, images, config)
     # the update after the clip moves weights that sat on the bound past it ...
-    assert not within(new.critic.params, config.clip)
-    assert within(new.critic.params, config.clip + 2e-3)  # first RMSprop step <= lr/sqrt(1-0.99)
+    assert not within(new.critic.params, config.runs.clip)
+    assert within(new.critic.params, config.runs.clip + 2e-3)  # first RMSprop step <= lr/sqrt(1-0.99)
     # ... and clipping the input first changes nothing: the clip came first
     pre_clipped = state.replace(critic=state.critic.replace(params=jax.tree_util.tree_map(
-        lambda p: jnp.clip(p, -config.clip, config.clip), state.critic.params)))
+        lambda p: jnp.clip(p, -config.runs.clip, config.runs.clip), state.critic.params)))
     for a, b in zip(leaves(new), leaves(critic_step(pre_clipped, images, config)[0])):
         np.testing.assert_array_equal(a, b)
-    assert not within(new.critic.stats, config.clip)  # running statistics are never clipped
+    assert not within(new.critic.stats, config.runs.clip)  # running statistics are never clipped
 
 
 @pytest.mark.parametrize("loss", ["dcgan", "wgan-gp"])
@@ -78,11 +77,11 @@ def parts(state, images, config, update=0):
     """The batches and keys critic update `update` uses, rebuilt by hand."""
     k_real, k_noise, k_drop_real, k_drop_fake = jax.random.split(
         jax.random.fold_in(stream(state.key, CRITIC), update), 4)
-    generator, critic = models.build(config)
-    real = real_batch(images, k_real, config.batch_size)
-    z = jax.random.normal(k_noise, (config.batch_size, config.latent_dim))
+    generator, critic = models.build(config.nets)
+    real = real_batch(images, k_real, config.algorithm.batch_size)
+    z = jax.random.normal(k_noise, (config.algorithm.batch_size, config.nets.latent_dim))
     variables = {"params": state.gen.params, "batch_stats": state.gen.stats}
-    if config.fake_batches == "inference":
+    if config.algorithm.fake_batches == "inference":
         fake = generator.apply(variables, z, train=False)
     else:
         fake, _ = generator.apply(variables, z, train=True, mutable=["batch_stats"])
@@ -97,8 +96,8 @@ def scores(critic, params, stats, x, key):
 
 def rmsprop_numpy(w, g, v, config):
     """Keras/PyTorch RMSprop in float64: v <- rho v + (1 - rho) g^2; w <- w - lr g / (sqrt(v) + eps)."""
-    v = config.rmsprop_decay * v + (1 - config.rmsprop_decay) * np.float64(g) ** 2
-    return np.float64(w) - config.lr * np.float64(g) / (np.sqrt(v) + config.rmsprop_eps), v
+    v = config.optim.rmsprop_decay * v + (1 - config.optim.rmsprop_decay) * np.float64(g) ** 2
+    return np.float64(w) - config.runs.lr * np.float64(g) / (np.sqrt(v) + config.optim.rmsprop_eps), v
 
 
 @pytest.mark.slow
@@ -122,12 +121,12 @@ def test_keras_exact_critic_step_is_two_rmsprop_updates_then_the_clip(images):
         return jnp.mean(out), s
 
     (loss_f, stats2), g2 = jax.value_and_grad(fake_loss, has_aux=True)(w1)
-    w2 = tree(lambda pair, g: np.clip(rmsprop_numpy(pair[0], g, pair[1], config)[0], -config.clip,
-                                      config.clip), step1, g2, is_leaf=lambda x: isinstance(x, tuple))
+    w2 = tree(lambda pair, g: np.clip(rmsprop_numpy(pair[0], g, pair[1], config)[0], -config.runs.clip,
+                                      config.runs.clip), step1, g2, is_leaf=lambda x: isinstance(x, tuple))
     new, metrics = critic_step(state, images, config)
     # two f32 steps of size <= lr * 3.2 on weights <= 0.01: a few ulps; noise-driven biases aside
     assert_trees_close(new.critic.params, w2, atol=2e-7, rtol=0)
-    assert_trees_close(new.critic.stats, tree(lambda s: np.clip(s, -config.clip, config.clip), stats2),
+    assert_trees_close(new.critic.stats, tree(lambda s: np.clip(s, -config.runs.clip, config.runs.clip), stats2),
                        atol=1e-6, rtol=1e-5)
     np.testing.assert_allclose(metrics["critic_loss"], loss_r + loss_f, rtol=1e-5)
     np.testing.assert_allclose(metrics["seed_d_loss"], 1 - 0.5 * (loss_r + loss_f), rtol=1e-6)
@@ -137,8 +136,8 @@ def test_keras_exact_critic_step_is_two_rmsprop_updates_then_the_clip(images):
 def test_keras_exact_generator_step_reuses_the_last_critic_noise(images):
     config = variant("keras-exact")
     state, _ = steps.critic_steps(init_state(config, jax.random.PRNGKey(0)), images, config)
-    generator, critic = models.build(config)
-    *_, z = parts(state, images, config, update=config.n_critic - 1)
+    generator, critic = models.build(config.nets)
+    *_, z = parts(state, images, config, update=config.algorithm.n_critic - 1)
     dropout_key = jax.random.split(jax.random.fold_in(stream(state.key, 2), state.step))[1]
     fake, _ = generator.apply({"params": state.gen.params, "batch_stats": state.gen.stats}, z,
                               train=True, mutable=["batch_stats"])
@@ -152,10 +151,10 @@ def test_keras_exact_generator_step_reuses_the_last_critic_noise(images):
 @pytest.mark.parametrize("dropout", [None, 0.25])  # wgan-gp's default (none), or set
 def test_wgan_gp_critic_step_is_the_penalised_loss_and_one_adam_step(images, dropout):
     config = variant(loss="wgan-gp", **({} if dropout is None else {"dropout": dropout}))
-    assert config.dropout == (dropout or 0.0)
+    assert config.nets.dropout == (dropout or 0.0)
     state = init_state(config, jax.random.PRNGKey(0))
     critic, real, fake, k_r, k_f, _ = parts(state, images, config)
-    mix = jax.random.uniform(jax.random.fold_in(stream(state.key, PENALTY), 0), (config.batch_size,))
+    mix = jax.random.uniform(jax.random.fold_in(stream(state.key, PENALTY), 0), (config.algorithm.batch_size,))
 
     def penalty_of(p, **mode):
         return losses.gradient_penalty(lambda x: critic.apply({"params": p}, x, **mode),
@@ -169,7 +168,7 @@ def test_wgan_gp_critic_step_is_the_penalised_loss_and_one_adam_step(images, dro
 
     (expected_loss, penalty), grads = jax.value_and_grad(loss, has_aux=True)(state.critic.params)
     # Adam's first step with beta1 = 0: m = g, v = (1 - b2) g^2, bias-corrected to g and g^2.
-    adam = lambda w, g: np.float64(w) - config.lr * g / (np.abs(np.float64(g)) + 1e-8)  # noqa: E731
+    adam = lambda w, g: np.float64(w) - config.runs.lr * g / (np.abs(np.float64(g)) + 1e-8)  # noqa: E731
     expected = jax.tree_util.tree_map(adam, state.critic.params, grads)
     new, metrics = critic_step(state, images, config)
     assert_trees_close(new.critic.params, expected, atol=1e-6, rtol=0)  # 1% of one step
@@ -198,10 +197,10 @@ def test_dcgan_critic_loss_is_the_cross_entropy_of_its_batches(images):
 
 def test_official_schedule_counts_match_the_reference_rule():
     config = variant("official")
-    reference = [100 if i < 25 or i % 500 == 0 else config.n_critic for i in range(1600)]
+    reference = [100 if i < 25 or i % 500 == 0 else config.algorithm.n_critic for i in range(1600)]
     counts = jax.vmap(lambda i: draws.critic_count(i, config))(jnp.arange(1600))
     assert counts.tolist() == reference
-    assert set(jax.vmap(lambda i: draws.critic_count(i, TINY))(jnp.arange(50)).tolist()) == {TINY.n_critic}
+    assert set(jax.vmap(lambda i: draws.critic_count(i, TINY))(jnp.arange(50)).tolist()) == {TINY.algorithm.n_critic}
 
 
 @pytest.fixture(scope="module")
@@ -236,12 +235,12 @@ def test_on_the_cpu_the_official_schedule_runs_in_pieces_with_the_same_numbers(i
     """XLA:CPU runs the long iteration's rolled scan about 17x slower than unrolled updates, so
     on the CPU programs.build dispatches it as OFFICIAL_LONG / n_critic unrolled pieces, the last
     with the generator update: the same updates, keys and numbers as train_step's lax.cond."""
-    config = dataclasses.replace(official, n_critic=4)
-    built = programs.build(config.step(), "loop", programs.device_mesh(config))
+    config = official.replace(n_critic=4)
+    built = programs.build(config, "loop", programs.device_mesh(config))
     assert built.chunks == 24
     data = built.place_data(images)
     for step, updates in [(0, 100), (25, 4)]:
-        start = init_states(config.step())
+        start = init_states(config)
         start = start.replace(step=start.step + step)
         fused, want = train_step(select(start, 0), images, config)
         pieces, got = built.iteration(built.place_states(start), [data] * built.pieces(step), step)
@@ -255,7 +254,7 @@ def test_on_the_cpu_the_official_schedule_runs_in_pieces_with_the_same_numbers(i
 def test_train_update_fake_batches_advance_the_generator_running_statistics(images, official):
     state = init_state(official, jax.random.PRNGKey(0))
     new, _ = critic_step(state, images, official)
-    generator, _ = models.build(official)
+    generator, _ = models.build(official.nets)
     z = parts(state, images, official)[-1]
     _, updated = generator.apply({"params": state.gen.params, "batch_stats": state.gen.stats}, z,
                                  train=True, mutable=["batch_stats"])

@@ -1,7 +1,6 @@
 """Sanity of the evaluation on real images: checks that fail if a metric is broken, then the
 evaluator, the report and the comparison on a real (tiny) run."""
 
-import dataclasses
 import json
 import shutil
 import subprocess
@@ -130,7 +129,7 @@ def test_evaluator_is_deterministic_and_independent_of_training_randomness():
 
 @pytest.mark.slow
 def test_report_and_compare_write_every_file(tmp_path):
-    config = dataclasses.replace(TINY, iterations=4, eval_every=2, eval_samples=100)
+    config = TINY.replace(iterations=4, eval_every=2, eval_samples=100)
     runs = [tmp_path / "a", tmp_path / "b"]
     loop.run(config, runs[0])
     result = report.report(runs[0], samples=150)
@@ -187,7 +186,7 @@ def test_more_samples_than_memory_holds_are_refused_naming_the_largest_that_fits
     assert evaluate.max_samples((28, 28, 1), use_fid=True) < limit
     assert evaluate.Evaluator(TINY, limit, use_fid=False).samples == limit
     with pytest.raises(UserError) as info:
-        evaluate.Evaluator(dataclasses.replace(TINY, eval_samples=limit + 1), use_fid=False)
+        evaluate.Evaluator(TINY.replace(eval_samples=limit + 1), use_fid=False)
     assert str(info.value) == (f"{limit + 1} evaluation samples do not fit in this machine's "
                                f"memory; at most {limit} do (--eval-samples, --samples)")
 

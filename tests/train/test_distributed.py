@@ -31,8 +31,8 @@ images = data.load_bundled_mnist().images[:512]
 
 def train(config, states=None):
     # one iteration of the loop's program for `config` on its mesh
-    run = programs.build(config.step(), programs.batching(config), programs.device_mesh(config))
-    states = init_states(config.step()) if states is None else states
+    run = programs.build(config, programs.batching(config), programs.device_mesh(config))
+    states = init_states(config) if states is None else states
     states, metrics = run.train(run.place_states(states), run.place_data(images))
     return states, metrics, run
 
@@ -55,15 +55,15 @@ def logs(folder, runs=1):
 
 SCRIPT = COMMON + r"""
 images = data.load_bundled_mnist().images  # the whole training set, as the loop trains on it
-config = dataclasses.replace(TINY, batch_size=16)
-state = jax.tree_util.tree_map(lambda x: x[0], init_states(config.step()))
+config = TINY.replace(batch_size=16)
+state = jax.tree_util.tree_map(lambda x: x[0], init_states(config))
 single, single_metrics = steps.train_step(state, jax.device_put(images), config)
 sharded, sharded_metrics, run = train(config)
 second = train(config, jax.tree_util.tree_map(jnp.copy, sharded))[1]  # `sharded` kept
-hlo = run.train.lower(run.place_states(init_states(config.step())),
+hlo = run.train.lower(run.place_states(init_states(config)),
                       run.place_data(images)).compile().as_text()
 root = tempfile.mkdtemp()
-loop.run(dataclasses.replace(config, devices=8, iterations=2, log_every=1), root)
+loop.run(config.replace(devices=8, iterations=2, log_every=1), root)
 print(json.dumps({
     "devices": len(jax.devices()), "mesh": dict(run.mesh.shape), "all_reduce": "all-reduce" in hlo,
     "per_device_batch": "f32[2,28,28,1]" in hlo, "diffs": diffs(single, select(sharded, 0)),
@@ -76,15 +76,15 @@ print(json.dumps({
 
 SEEDS_SCRIPT = COMMON + r"""
 # 4 runs with their own clip bounds; on one device the CPU default trains them one by one
-single = dataclasses.replace(TINY, seeds=4, run_clips=(0.01, 0.02, 0.03, 0.04), iterations=3,
+single = TINY.replace(seeds=4, run_clips=(0.01, 0.02, 0.03, 0.04), iterations=3,
                              log_every=1, sample_every=2, devices=1, batch_size=16)
 one, one_metrics, one_run = train(single)
 # over 2 devices, each trains its 2 runs vmapped (the accelerator path)
-config = dataclasses.replace(single, devices=2, seed_batching="vmap")
-run = programs.build(config.step(), programs.batching(config), programs.device_mesh(config))
-compiled = run.train.lower(run.place_states(init_states(config.step())),
+config = single.replace(devices=2, seed_batching="vmap")
+run = programs.build(config, programs.batching(config), programs.device_mesh(config))
+compiled = run.train.lower(run.place_states(init_states(config)),
                            run.place_data(images)).compile()
-spread, spread_metrics = compiled(run.place_states(init_states(config.step())),
+spread, spread_metrics = compiled(run.place_states(init_states(config)),
                                   run.place_data(images))
 z = sample_noise(config, 5)
 samples = [np.asarray(r.generate(s, r.place_noise(z))) for r, s in ((one_run, one), (run, spread))]
@@ -92,7 +92,7 @@ samples = [np.asarray(r.generate(s, r.place_noise(z))) for r, s in ((one_run, on
 root = tempfile.mkdtemp()
 loop.run(single, root + "/one")
 # on 4 devices, one run each, for 2 iterations; then resumed on one device for a third
-loop.run(dataclasses.replace(single, devices=4, iterations=2), root + "/four")
+loop.run(single.replace(devices=4, iterations=2), root + "/four")
 loop.run(single, root + "/four", resume=True)
 print(json.dumps({
     "devices": len(jax.devices()), "mesh": dict(run.mesh.shape),
@@ -113,23 +113,23 @@ print(json.dumps({
 COMPOSED_SCRIPT = COMMON + r"""
 images = data.load_bundled_mnist().images  # the whole training set, as the loop trains on it
 # seeds and data parallelism composed: 2 runs over 8 devices, each batch split over 4
-pair = dataclasses.replace(TINY, seeds=2, run_clips=(0.01, 0.03), batch_size=16, devices=1,
+pair = TINY.replace(seeds=2, run_clips=(0.01, 0.03), batch_size=16, devices=1,
                            iterations=2, log_every=1)
 one, one_metrics, _ = train(pair)
 one_second = train(pair, jax.tree_util.tree_map(jnp.copy, one))[1]  # `one` kept
-eight = dataclasses.replace(pair, devices=8)
-run = programs.build(eight.step(), programs.batching(eight), programs.device_mesh(eight))
-compiled = run.train.lower(run.place_states(init_states(pair.step())),
+eight = pair.replace(devices=8)
+run = programs.build(eight, programs.batching(eight), programs.device_mesh(eight))
+compiled = run.train.lower(run.place_states(init_states(pair)),
                            run.place_data(images)).compile()
-spread, spread_metrics = compiled(run.place_states(init_states(pair.step())),
+spread, spread_metrics = compiled(run.place_states(init_states(pair)),
                                   run.place_data(images))
 hlo = compiled.as_text()
 root = tempfile.mkdtemp()
 loop.run(eight, root + "/eight")
 # streamed: each device gathers only its rows of each run's batch
-loop.run(dataclasses.replace(eight, data_placement="stream"), root + "/streamed")
+loop.run(eight.replace(data_placement="stream"), root + "/streamed")
 try:
-    programs.device_mesh(dataclasses.replace(eight, batch_size=6))
+    programs.device_mesh(eight.replace(batch_size=6))
     refused = ""
 except UserError as err:
     refused = str(err)
@@ -139,7 +139,7 @@ print(json.dumps({
     "metric_diffs": metric_diffs(one_metrics, spread_metrics, relative=True),
     "single": [{k: [float(v) for v in np.asarray(m[k])] for k in m} for m in (one_metrics, one_second)],
     "logs": logs(root + "/eight", 2), "streamed": logs(root + "/streamed", 2), "refused": refused,
-    "default_split": {n: dict(programs.device_mesh(dataclasses.replace(pair, seeds=n, devices=0)).shape)
+    "default_split": {n: dict(programs.device_mesh(pair.replace(seeds=n, devices=0)).shape)
                       for n in (3, 6, 12, 16)}}))
 """
 
@@ -193,9 +193,10 @@ def test_seeds_spread_over_8_cpu_devices_train_as_on_one():
     assert out["clip_reached"] == [np.float32(c) for c in (0.01, 0.02, 0.03, 0.04)]
     # the loop: 4 runs over 4 devices for 2 iterations, resumed on one device for a third, logs
     # what the 4 runs on one device log in 3 straight iterations
-    assert out["run_config"]["run"] == 1 and out["run_config"]["seed"] == 1
+    assert out["run_config"]["run"] == 1 and out["run_config"]["runs"]["seed"] == 1
     # config.json says what the (resumed) run asked for and used, beside what the machine has
-    assert out["run_config"]["devices"] == 1 and len(out["run_config"]["mesh_devices"]) == 1
+    assert out["run_config"]["training"]["devices"] == 1
+    assert len(out["run_config"]["mesh_devices"]) == 1
     assert len(out["run_config"]["machine_devices"]) == 8
     for straight, resumed in zip(out["straight"], out["resumed"], strict=True):
         assert [r["iteration"] for r in straight] == [1, 2, 3]

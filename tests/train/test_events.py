@@ -1,7 +1,6 @@
 """--tensorboard: the event files hold what metrics.jsonl holds, read back with TensorBoard's own
 reader, once per step across a resume; without tensorboardX the flag is a one-line error."""
 
-import dataclasses
 import json
 import shutil
 import sys
@@ -17,14 +16,14 @@ event_accumulator = pytest.importorskip("tensorboard.backend.event_processing.ev
 
 @pytest.mark.slow
 def test_events_match_metrics_jsonl_once_per_step_across_a_resume(tmp_path):
-    config = dataclasses.replace(TINY, iterations=3, log_every=1, sample_every=1, eval_every=2,
+    config = TINY.replace(iterations=3, log_every=1, sample_every=1, eval_every=2,
                                  eval_samples=100, checkpoint_every=2, tensorboard=True)
     workdir = tmp_path / "w"
     loop.run(config, workdir)
     # A crash after iteration 3 was logged but before its checkpoint: the run resumes from 2,
     # and iteration 3 is computed and logged again.
     shutil.rmtree(workdir / "checkpoints" / "3")
-    loop.run(dataclasses.replace(config, iterations=4), workdir, resume=True)
+    loop.run(config.replace(iterations=4), workdir, resume=True)
     assert len(list((workdir / "tensorboard").glob("events.out.tfevents.*"))) == 2
 
     events = event_accumulator.EventAccumulator(str(workdir / "tensorboard"),

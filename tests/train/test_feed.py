@@ -2,7 +2,6 @@
 ones the step draws from the whole set, a streamed run resumes exactly, and the up-front decision
 between the two."""
 
-import dataclasses
 import hashlib
 import signal
 
@@ -36,16 +35,16 @@ def assert_same_run(a, b):
 def test_the_host_draws_the_indices_the_step_draws(images):
     """real_indices for critic update u is the draw of critic update u inside the step: the
     real batch critic_step takes is the images at those indices."""
-    state = init_states(TINY.step())
+    state = init_states(TINY)
     state = jax.tree_util.tree_map(lambda x: x[0], state).replace(
         critic_updates=jax.numpy.asarray(7, jax.numpy.int32))
-    index = draws.real_indices(state.key, 7, 3, TINY.batch_size, len(images))
-    assert index.shape == (3, TINY.batch_size)
+    index = draws.real_indices(state.key, 7, 3, TINY.algorithm.batch_size, len(images))
+    assert index.shape == (3, TINY.algorithm.batch_size)
     for update in range(3):
-        in_step = draws.batch_index(draws.critic_keys(state, 7 + update)[0], TINY.batch_size,
+        in_step = draws.batch_index(draws.critic_keys(state, 7 + update)[0], TINY.algorithm.batch_size,
                                      len(images))
         np.testing.assert_array_equal(index[update], in_step)
-    assert len(np.unique(np.asarray(index))) > TINY.batch_size  # three different batches
+    assert len(np.unique(np.asarray(index))) > TINY.algorithm.batch_size  # three different batches
 
 
 @pytest.mark.slow
@@ -55,15 +54,15 @@ def test_the_host_draws_the_indices_the_step_draws(images):
     dict(critic_schedule="official", n_critic=4, iterations=2),  # 100 updates, in pieces
 ], ids=["two-runs", "conditional", "official"])
 def test_a_streamed_run_is_bitwise_the_device_run(tmp_path, changes):
-    config = dataclasses.replace(TINY, **{"iterations": 3, **changes})
+    config = TINY.replace(**{"iterations": 3, **changes})
     for mode in ("device", "stream"):
-        loop.run(dataclasses.replace(config, data_placement=mode), tmp_path / mode)
+        loop.run(config.replace(data_placement=mode), tmp_path / mode)
     assert_same_run(tmp_path / "device", tmp_path / "stream")
 
 
 @pytest.mark.slow
 def test_a_streamed_run_resumed_after_an_interruption_is_bitwise_an_uninterrupted_one(tmp_path):
-    config = dataclasses.replace(TINY, iterations=5, data_placement="stream", log_every=1,
+    config = TINY.replace(iterations=5, data_placement="stream", log_every=1,
                                  checkpoint_every=1)
     loop.run(config, tmp_path / "straight")
     real_log = loop._Trainer._log
@@ -95,7 +94,7 @@ def folder(root, count=48):
 def test_a_folder_over_the_memory_budget_is_streamed_and_says_so(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("WGAN_JAX_CACHE", str(tmp_path / "cache"))
     pictures = folder(tmp_path / "pictures")
-    config = dataclasses.replace(TINY, data=str(pictures), iterations=2)
+    config = TINY.replace(data=str(pictures), iterations=2)
     monkeypatch.setenv(placement.BUDGET_VARIABLE, "10K")  # 43 pictures of 784 bytes: 33.7 KB
     loop.run(config, tmp_path / "streamed")
     lines = [line for line in capsys.readouterr().err.splitlines() if "Streaming" in line]
@@ -153,11 +152,11 @@ def test_a_tfds_dataset_streams_from_its_cache_like_a_folder(tmp_path, monkeypat
     here: no network), so they stream the same way."""
     tfds = pytest.importorskip("tensorflow_datasets")
     monkeypatch.setenv("WGAN_JAX_CACHE", str(tmp_path / "cache"))
-    config = dataclasses.replace(TINY, data="cifar10", iterations=2, conditional=True)
+    config = TINY.replace(data="cifar10", iterations=2, conditional=True)
     with tfds.testing.mock_data(num_examples=16):
         train = data.load("cifar10")
         assert isinstance(train.images, np.memmap) and train.images.shape == (16, 32, 32, 3)
         assert train.sha256 == hashlib.sha256(np.array(train.images).data).hexdigest()
         for mode in ("device", "stream"):
-            loop.run(dataclasses.replace(config, data_placement=mode), tmp_path / mode)
+            loop.run(config.replace(data_placement=mode), tmp_path / mode)
     assert_same_run(tmp_path / "device", tmp_path / "stream")

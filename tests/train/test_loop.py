@@ -1,4 +1,3 @@
-import dataclasses
 import errno
 import json
 import re
@@ -25,7 +24,7 @@ def test_due_marks_the_end_of_each_interval_and_zero_means_never():
 
 
 def test_outputs_fall_on_their_intervals_and_the_last_iteration(tmp_path):
-    config = dataclasses.replace(TINY, iterations=7, log_every=3, sample_every=2,
+    config = TINY.replace(iterations=7, log_every=3, sample_every=2,
                                  checkpoint_every=5, keep_checkpoints=5)
     loop.run(config, tmp_path / "w")
     logged = [json.loads(line)["iteration"]
@@ -42,11 +41,11 @@ def test_cifar10_through_tfds_trains_colour_networks(tmp_path):
     """cifar10 comes through tfds.data_source (mock data here: no network); the networks take its
     32x32x3 shape from the data, and evaluation is switched off for want of a classifier."""
     tfds = pytest.importorskip("tensorflow_datasets")
-    config = dataclasses.replace(TINY, data="cifar10", iterations=2, eval_every=2)
+    config = TINY.replace(data="cifar10", iterations=2, eval_every=2)
     with tfds.testing.mock_data(num_examples=16):
         loop.run(config, tmp_path / "w")
     saved = json.loads((tmp_path / "w" / "config.json").read_text())
-    assert saved["image_shape"] == [32, 32, 3] and saved["dataset_source"] == "tfds:cifar10"
+    assert saved["nets"]["image_shape"] == [32, 32, 3] and saved["dataset_source"] == "tfds:cifar10"
     grid = matplotlib.image.imread(tmp_path / "w" / "samples" / "final.png")
     assert grid.shape == (2 * (5 * 34 + 2), 2 * (5 * 34 + 2), 4)  # RGBA from RGB tiles
     assert not any("fd_" in line for line in (tmp_path / "w" / "metrics.jsonl").read_text().splitlines())
@@ -60,7 +59,7 @@ def test_the_best_scoring_checkpoint_is_kept_beside_the_newest(tmp_path, monkeyp
     real_finish = Evaluator.finish
     monkeypatch.setattr(Evaluator, "finish",
                         lambda self, outputs: {**real_finish(self, outputs), "fd_mnist": next(scores)})
-    config = dataclasses.replace(TINY, iterations=3, log_every=1, eval_every=1, eval_samples=100,
+    config = TINY.replace(iterations=3, log_every=1, eval_every=1, eval_samples=100,
                                  checkpoint_every=1, keep_checkpoints=5)
     workdir = tmp_path / "w"
     loop.run(config, workdir)
@@ -89,7 +88,7 @@ def test_the_best_scoring_checkpoint_is_kept_beside_the_newest(tmp_path, monkeyp
 
 
 def test_step_best_without_evaluation_is_a_one_line_error(tmp_path, capsys):
-    loop.run(dataclasses.replace(TINY, iterations=1), tmp_path / "w")
+    loop.run(TINY.replace(iterations=1), tmp_path / "w")
     assert sample.main([str(tmp_path / "w"), "--step", "best"]) == 2
     assert "has no best checkpoint" in capsys.readouterr().err
     assert sample.main([str(tmp_path / "w"), "--step", "last"]) == 2
@@ -123,7 +122,7 @@ def _fail_on_call(real, count):
 ])
 def test_an_oserror_while_writing_is_one_write_failure_and_the_run_resumes(
         tmp_path, monkeypatch, where, patch, message):
-    config = dataclasses.replace(TINY, iterations=4, log_every=1, sample_every=1,
+    config = TINY.replace(iterations=4, log_every=1, sample_every=1,
                                  checkpoint_every=1)
     patch(monkeypatch)
     with pytest.raises(WriteFailed, match=message) as info:
@@ -143,17 +142,17 @@ def test_the_progress_bar_a_failed_run_leaves_says_where_it_stopped(tmp_path, mo
     monkeypatch.setattr(ocp.CheckpointManager, "save", _fail_on_call(ocp.CheckpointManager.save, 3))
     console = Console(record=True, width=100, force_terminal=False)
     with pytest.raises(WriteFailed, match=r"\(iteration 2\)"):
-        loop.run(dataclasses.replace(TINY, iterations=8, log_every=10, checkpoint_every=1),
+        loop.run(TINY.replace(iterations=8, log_every=10, checkpoint_every=1),
                  tmp_path / "w", console)
     assert re.search(r"\b3/8 iterations", console.export_text()), console.export_text()
 
 
 @pytest.mark.slow
 def test_a_conditional_run_is_scored_by_the_class_it_asked_for(tmp_path):
-    config = dataclasses.replace(TINY, iterations=2, eval_every=2, eval_samples=100, conditional=True)
+    config = TINY.replace(iterations=2, eval_every=2, eval_samples=100, conditional=True)
     loop.run(config, tmp_path / "w")
     saved = json.loads((tmp_path / "w" / "config.json").read_text())
-    assert saved["conditional"] and saved["num_classes"] == 10
+    assert saved["nets"]["conditional"] and saved["nets"]["num_classes"] == 10
     final = [json.loads(line) for line in (tmp_path / "w" / "metrics.jsonl").read_text().splitlines()][-1]
     assert final["kind"] == "eval" and 0 <= final["conditional_accuracy"] <= 1
     assert len(final["class_accuracy"]) == 10 and "fd_mnist" in final
@@ -164,7 +163,7 @@ def test_conditional_training_needs_labels(tmp_path):
     pictures.mkdir()
     for i in range(4):
         matplotlib.image.imsave(pictures / f"{i}.png", np.full((8, 8), i * 60, np.uint8), cmap="gray")
-    config = dataclasses.replace(TINY, data=str(pictures), conditional=True, gen_channels=(4,),
+    config = TINY.replace(data=str(pictures), conditional=True, gen_channels=(4,),
                                  batch_size=2, holdout=0.0)
     with pytest.raises(UserError, match="--conditional needs labelled images") as info:
         loop.run(config, tmp_path / "w")

@@ -35,12 +35,12 @@ def host_transfers(module_text: str) -> list[str]:
 
 def lowered(config, platform: str) -> tuple[str, str]:
     """The StableHLO of the training and sampling programs of `config` for `platform`."""
-    built = programs.build(config.step(), "vmap", programs.device_mesh(config))
-    states = jax.eval_shape(lambda: init_states(config.step()))
-    images = jax.ShapeDtypeStruct((512, *config.image_shape), jnp.uint8)
-    if config.conditional:
+    built = programs.build(config, "vmap", programs.device_mesh(config))
+    states = jax.eval_shape(lambda: init_states(config))
+    images = jax.ShapeDtypeStruct((512, *config.nets.image_shape), jnp.uint8)
+    if config.nets.conditional:
         images = (images, jax.ShapeDtypeStruct((512,), jnp.int32))
-    z = jax.ShapeDtypeStruct((1, 25, config.latent_dim), jnp.float32)
+    z = jax.ShapeDtypeStruct((1, 25, config.nets.latent_dim), jnp.float32)
     train = built.train.trace(states, images).lower(lowering_platforms=(platform,))
     generate = built.generate.trace(states, z).lower(lowering_platforms=(platform,))
     return train.as_text(), generate.as_text()

@@ -30,17 +30,17 @@ from wgan_jax.core.runs import init_states
 from wgan_jax.ckpt import Checkpoints
 from wgan_jax.core.state import abstract, select
 
-config = dataclasses.replace(TINY, iterations=3, log_every=1, checkpoint_every=2)
+config = TINY.replace(iterations=3, log_every=1, checkpoint_every=2)
 loop.run(config, workdir)
 config, splits = start.prepare(config)
-run = programs.build(config.step(), programs.batching(config), programs.device_mesh(config))
+run = programs.build(config, programs.batching(config), programs.device_mesh(config))
 manager = Checkpoints(workdir)
-states = manager.restore(abstract(init_states, config.step(), run.states_sharding), step=2)
+states = manager.restore(abstract(init_states, config, run.states_sharding), step=2)
 manager.close()
 states, _ = run.train(states, run.place_data(splits.train.images))
 state = select(states, 0)
 # 4 batched runs, one per device of either process, evaluated at the end
-loop.run(dataclasses.replace(config, seeds=4, iterations=2),
+loop.run(config.replace(seeds=4, iterations=2),
          workdir + "-seeds")
 copies = [[np.asarray(shard.data) for shard in leaf.addressable_shards]
           for leaf in jax.tree_util.tree_leaves((state.gen.params, state.critic.params))]

@@ -1,7 +1,6 @@
 """Batched runs (wgan_jax.core.runs): each run of the vmapped program equals the single run with its
 seed, clip and learning rate; the loop writes each run's outputs and a summary, and resumes."""
 
-import dataclasses
 import json
 
 import jax
@@ -10,6 +9,7 @@ import numpy as np
 import pytest
 
 from wgan_jax import UserError, init_state
+from wgan_jax.config import to_dict
 from wgan_jax.train import loop, programs
 from wgan_jax.core.runs import init_states, run_configs, sample_noise
 from wgan_jax.train.summary import runs_summary, summary_markdown
@@ -19,12 +19,12 @@ from wgan_jax.core.state import select
 
 from conftest import TINY, assert_trees_close, leaves
 
-BATCH = dataclasses.replace(TINY, seeds=2, run_clips=(0.01, 0.03), run_lrs=(5e-5, 2e-4))
+BATCH = TINY.replace(seeds=2, run_clips=(0.01, 0.03), run_lrs=(5e-5, 2e-4))
 
 
 def programs_of(config):
     """The loop's programs for `config` on this process's devices (one CPU device here)."""
-    return programs.build(config.step(), programs.batching(config), programs.device_mesh(config))
+    return programs.build(config, programs.batching(config), programs.device_mesh(config))
 
 
 def train(config, states, images, iterations):
@@ -40,18 +40,18 @@ def train(config, states, images, iterations):
 @pytest.mark.slow
 @pytest.mark.parametrize("batching", ["vmap", "loop"])
 def test_each_batched_run_equals_its_single_run(images, batching):
-    config = dataclasses.replace(BATCH, seed_batching=batching)
-    batched, metrics = train(config, init_states(config.step()), images, 2)
+    config = BATCH.replace(seed_batching=batching)
+    batched, metrics = train(config, init_states(config), images, 2)
     assert metrics["critic_loss"].shape == (2, 2)
     runs = run_configs(BATCH)
-    assert [(r.seed, r.clip, r.lr, r.seeds) for r in runs] == [(0, 0.01, 5e-5, 1), (1, 0.03, 2e-4, 1)]
+    assert [(r.runs.seed, r.runs.clip, r.runs.lr, r.runs.seeds) for r in runs] == [(0, 0.01, 5e-5, 1), (1, 0.03, 2e-4, 1)]
     for i, run in enumerate(runs):
-        single, single_metrics = init_state(run, jax.random.PRNGKey(run.seed)), []
+        single, single_metrics = init_state(run, jax.random.PRNGKey(run.runs.seed)), []
         for _ in range(2):
             single, m = steps.train_step(single, images, run)
             single_metrics.append(m)
         if batching == "loop":  # the single-run step per run: the bits `train.py --seed` gets
-            alone, _ = train(run, init_states(run.step()), images, 2)
+            alone, _ = train(run, init_states(run), images, 2)
             for a, b in zip(leaves(select(alone, 0)), leaves(select(batched, i))):
                 np.testing.assert_array_equal(a, b)
         # vmap batches the convolutions (other kernels, other summation orders): f32 rounding
@@ -62,16 +62,16 @@ def test_each_batched_run_equals_its_single_run(images, batching):
                                        rtol=1e-4, atol=1e-9)
         # each run keeps its own clip bound, and reaches it
         critic = np.concatenate([x.ravel() for x in leaves(select(batched, i).critic.params)])
-        assert np.abs(critic).max() == np.float32(run.clip)
+        assert np.abs(critic).max() == np.float32(run.runs.clip)
     # different seeds: different networks
     assert not np.allclose(*(leaves(select(batched, i).gen.params)[0] for i in range(2)))
 
 
 @pytest.mark.slow
 def test_vmapped_official_schedule_branches_instead_of_running_both():
-    config = dataclasses.replace(BATCH, critic_schedule="official", seed_batching="vmap")
+    config = BATCH.replace(critic_schedule="official", seed_batching="vmap")
     run = programs_of(config)
-    states = run.place_states(init_states(config.step()))
+    states = run.place_states(init_states(config))
     data = run.place_data(jnp.zeros((16, 28, 28, 1), jnp.uint8))
     jaxpr = str(jax.make_jaxpr(run.train)(states, data))
     assert "cond[" in jaxpr  # a batched predicate would have turned it into select_n of both
@@ -81,13 +81,13 @@ def test_vmapped_official_schedule_branches_instead_of_running_both():
 
 @pytest.mark.parametrize("batching", ["vmap", "loop"])
 def test_generate_gives_each_run_its_own_samples(batching):
-    config = dataclasses.replace(BATCH, seed_batching=batching)
+    config = BATCH.replace(seed_batching=batching)
     z = sample_noise(config, 5)
-    assert z.shape == (2, 5, config.latent_dim)
+    assert z.shape == (2, 5, config.nets.latent_dim)
     np.testing.assert_array_equal(z[1], jax.random.normal(
-        jax.random.fold_in(jax.random.PRNGKey(1), 3), (5, config.latent_dim)))  # SAMPLES stream
+        jax.random.fold_in(jax.random.PRNGKey(1), 3), (5, config.nets.latent_dim)))  # SAMPLES stream
     run = programs_of(config)
-    states = init_states(config.step())
+    states = init_states(config)
     images = run.generate(run.place_states(states), run.place_noise(z))
     for i in range(2):
         np.testing.assert_allclose(images[i], generation.generate(select(states, i), z[i], config),
@@ -107,16 +107,17 @@ def test_summary_is_mean_and_spread_of_the_final_records():
 
 @pytest.mark.slow
 def test_batched_loop_writes_each_run_and_resumes_exactly(tmp_path):
-    config = dataclasses.replace(BATCH, iterations=3, log_every=1, sample_every=3,
+    config = BATCH.replace(iterations=3, log_every=1, sample_every=3,
                                  checkpoint_every=2)
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
     summary = loop.run(config, straight)
-    loop.run(dataclasses.replace(config, iterations=2), resumed)
+    loop.run(config.replace(iterations=2), resumed)
     loop.run(config, resumed, resume=True)
     for i, run in enumerate(run_configs(config)):
         folder = straight / f"run-{i}"
         written = json.loads((folder / "config.json").read_text())
-        assert (written["seed"], written["clip"], written["lr"], written["run"]) == (run.seed, run.clip, run.lr, i)
+        assert written["run"] == i and written["runs"] == to_dict(run)["runs"]
+        assert (written["runs"]["seed"], written["runs"]["clip"]) == (run.runs.seed, run.runs.clip)
         assert (folder / "samples" / "final.png").exists() and (folder / "samples" / "iter_000003.png").exists()
         lines = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
         again = [json.loads(line) for line in (resumed / f"run-{i}" / "metrics.jsonl").read_text().splitlines()]
@@ -138,15 +139,15 @@ def test_batched_loop_writes_each_run_and_resumes_exactly(tmp_path):
 ])
 def test_bad_seed_settings_are_refused(fields, message):
     with pytest.raises(UserError, match=message):
-        dataclasses.replace(TINY, **fields).validate()
+        TINY.replace(**fields).validate()
 
 
 def test_the_state_holds_both_learning_rates_and_clip_as_values():
     state = init_state(TINY, jax.random.PRNGKey(0))
     assert state.lr_critic.dtype == state.lr_generator.dtype == state.clip.dtype == jnp.float32
     assert (float(state.lr_critic), float(state.lr_generator), float(state.clip)) == \
-        (np.float32(TINY.lr), np.float32(TINY.lr), np.float32(TINY.clip))
-    two = dataclasses.replace(TINY, seeds=2, run_lrs=(1e-4, 2e-4), lr_generator=3e-5)
+        (np.float32(TINY.runs.lr), np.float32(TINY.runs.lr), np.float32(TINY.runs.clip))
+    two = TINY.replace(seeds=2, run_lrs=(1e-4, 2e-4), lr_generator=3e-5)
     states = init_states(two)  # per-run critic rates from run_lrs, the generator's fixed
     np.testing.assert_array_equal(states.lr_critic, np.float32([1e-4, 2e-4]))
     np.testing.assert_array_equal(states.lr_generator, np.float32([3e-5, 3e-5]))

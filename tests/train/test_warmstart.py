@@ -2,7 +2,6 @@
 and that a conditional run started from an unconditional one starts out computing exactly what
 the unconditional networks did."""
 
-import dataclasses
 import json
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from wgan_jax.errors import UserError
 from wgan_jax.core.state import select
 from wgan_jax.train.warmstart import initial_states, parse_source, transplant
 
-CONDITIONAL = dataclasses.replace(TINY, conditional=True, num_classes=10, ema=0.5)
+CONDITIONAL = TINY.replace(conditional=True, num_classes=10, ema=0.5)
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -40,18 +39,18 @@ def test_a_bad_step_is_one_line():
 
 def _outputs(config, variables, z, labels, images):
     """The generator's images and the critic's scores (inference mode) for these inputs."""
-    generator, critic = models.build(config)
-    labels = labels if config.conditional else None
+    generator, critic = models.build(config.nets)
+    labels = labels if config.nets.conditional else None
     return (generator.apply(variables[0], z, train=False, labels=labels),
             critic.apply(variables[1], images, train=False, labels=labels))
 
 
 def test_a_conditional_run_from_an_unconditional_one_starts_computing_what_it_did(tiny_run, images):
-    config = dataclasses.replace(CONDITIONAL, init_from=f"{tiny_run}:2", clip=0.05, lr=1e-4)
+    config = CONDITIONAL.replace(init_from=f"{tiny_run}:2", clip=0.05, lr=1e-4)
     started = select(initial_states(config), 0)
     saved = read_states(tiny_run, 2, init_states)
     source = select(saved.states, 0)
-    z = jax.random.normal(jax.random.PRNGKey(7), (10, TINY.latent_dim))
+    z = jax.random.normal(jax.random.PRNGKey(7), (10, TINY.nets.latent_dim))
     real = images[:10].astype(jnp.float32) / 127.5 - 1.0
     for label in range(10):  # every label gives the unconditional networks' outputs
         labels = jnp.full((10,), label, jnp.int32)
@@ -62,10 +61,10 @@ def test_a_conditional_run_from_an_unconditional_one_starts_computing_what_it_di
                 # The conditional first layer sums 16 more products, each exactly 0.0: only the
                 # order of a float32 sum can differ.
                 np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-6, atol=1e-6)
-    fresh = select(init_states(config.step()), 0)
+    fresh = select(init_states(config), 0)
     # The label's inputs start at zero, the new embeddings as a fresh run's.
     kernel = started.gen.params["Dense_0"]["kernel"]
-    assert kernel.shape[0] == 2 * TINY.latent_dim and not np.any(kernel[TINY.latent_dim:])
+    assert kernel.shape[0] == 2 * TINY.nets.latent_dim and not np.any(kernel[TINY.nets.latent_dim:])
     np.testing.assert_array_equal(started.gen.params["label_embedding"]["embedding"],
                                   fresh.gen.params["label_embedding"]["embedding"])
     assert not np.any(started.critic.params["projection"]["embedding"])
@@ -79,8 +78,8 @@ def test_a_conditional_run_from_an_unconditional_one_starts_computing_what_it_di
 
 def test_the_average_starts_at_the_generator_when_the_source_kept_none(tiny_run):
     saved = read_states(tiny_run, 2, init_states).states
-    config = dataclasses.replace(CONDITIONAL, ema=0.9)
-    started = transplant(init_states(config.step()), saved.replace(ema={}), "src")
+    config = CONDITIONAL.replace(ema=0.9)
+    started = transplant(init_states(config), saved.replace(ema={}), "src")
     for a, b in zip(jax.tree_util.tree_leaves(started.ema),
                     jax.tree_util.tree_leaves({"params": started.gen.params, "batch_stats": started.gen.stats})):
         np.testing.assert_array_equal(a, b)
@@ -88,13 +87,13 @@ def test_the_average_starts_at_the_generator_when_the_source_kept_none(tiny_run)
 
 def test_one_source_run_starts_every_run_and_other_counts_are_refused(tiny_run):
     saved = read_states(tiny_run, 2, init_states).states
-    three = transplant(init_states(dataclasses.replace(TINY, seeds=3, ema=0.5).step()), saved, "src")
+    three = transplant(init_states(TINY.replace(seeds=3, ema=0.5)), saved, "src")
     for run in range(3):
         np.testing.assert_array_equal(three.gen.params["Dense_0"]["kernel"][run],
                                       saved.gen.params["Dense_0"]["kernel"][0])
     assert len({tuple(np.asarray(k)) for k in three.key}) == 3  # each run keeps its own random streams
     with pytest.raises(UserError, match="that checkpoint holds 3 runs, this run has 2"):
-        transplant(init_states(dataclasses.replace(TINY, seeds=2, ema=0.5).step()), three, "src")
+        transplant(init_states(TINY.replace(seeds=2, ema=0.5)), three, "src")
 
 
 @pytest.mark.parametrize("change, message", [
@@ -104,14 +103,14 @@ def test_one_source_run_starts_every_run_and_other_counts_are_refused(tiny_run):
 ])
 def test_other_networks_are_one_line_naming_what_differs(tiny_run, change, message):
     with pytest.raises(UserError, match=message):
-        initial_states(dataclasses.replace(TINY, init_from=str(tiny_run), **change))
+        initial_states(TINY.replace(init_from=str(tiny_run), **change))
 
 
 @pytest.mark.slow
 def test_a_run_from_train_py_records_where_it_started_and_trains(tiny_run, tmp_path):
     workdir = tmp_path / "tuned"
-    loop.run(dataclasses.replace(TINY, iterations=1, conditional=True, init_from=str(tiny_run)),
+    loop.run(TINY.replace(iterations=1, conditional=True, init_from=str(tiny_run)),
              workdir)
-    assert json.loads((workdir / "config.json").read_text())["init_from"].startswith(str(tiny_run))
+    assert json.loads((workdir / "config.json").read_text())["training"]["init_from"].startswith(str(tiny_run))
     tuned = read_states(workdir, None, init_states)
-    assert tuned.config.conditional and int(np.ravel(tuned.states.step)[0]) == 1
+    assert tuned.config.nets.conditional and int(np.ravel(tuned.states.step)[0]) == 1

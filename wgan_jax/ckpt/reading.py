@@ -9,7 +9,7 @@ from typing import Any, Callable, NamedTuple
 import jax
 
 from wgan_jax.ckpt.store import BEST, Checkpoints
-from wgan_jax.config import Config, StepConfig
+from wgan_jax.config import Config
 from wgan_jax.core.generation import variables_of
 from wgan_jax.core.runs import init_states, run_configs
 from wgan_jax.core.state import TrainState, abstract, select
@@ -53,14 +53,14 @@ class Saved(NamedTuple):
 
 
 def read_states(workdir: Path, step: int | str | None,
-                init: Callable[[StepConfig], TrainState]) -> Saved:
+                init: Callable[[Config], TrainState]) -> Saved:
     """A run's checkpoint `step` (an iteration, "best", or None: the latest), its states shaped
-    as `init(config.step())` returns them (wgan_jax.core.runs.init_states), on this process's first
+    as `init(config)` returns them (wgan_jax.core.runs.init_states), on this process's first
     device."""
     manager, step = open_step(workdir, step)
     try:
         config = manager.config(step)
-        target = abstract(init, config.step(),
+        target = abstract(init, config,
                           jax.sharding.SingleDeviceSharding(jax.local_devices()[0]))
         return Saved(config, manager.restore(target, step), manager.metadata(step)["dataset"])
     finally:
@@ -76,7 +76,7 @@ def read_run(workdir: Path, step: int | str | None, run: int | None = None,
     ({last}: the last run's index). The one loader of a run's generator: sample, evaluate and
     export read a run through it."""
     saved = read_states(workdir, step, init_states)
-    count = saved.config.seeds
+    count = saved.config.runs.seeds
     if run is None and count > 1:
         raise UserError(f"{workdir} holds {count} batched runs{several.format(last=count - 1)}")
     if run not in (None, 0) and count == 1:
@@ -90,4 +90,5 @@ def read_run(workdir: Path, step: int | str | None, run: int | None = None,
 def generator_variables(config: Config, state: TrainState, averaged: bool = True) -> dict:
     """The variables a run's images are drawn with, on the host: the averaged generator's where
     the run kept one (unless `averaged` is False), else the trained one's."""
-    return jax.device_get(variables_of(state, config.step(), averaged and bool(config.ema)))
+    averaged = averaged and bool(config.averaging.ema)
+    return jax.device_get(variables_of(state, config.program(), averaged))

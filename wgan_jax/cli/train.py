@@ -17,22 +17,23 @@ from wgan_jax.train import distributed, estimates, events, loop, workdirs
 from wgan_jax.errors import ArgumentParser, UserError, run_command, writable_folder
 
 def build_parser() -> ArgumentParser:
-    """The flags: one per config field (generated from the field's group, meaning and type in
-    wgan_jax/config/fields.py), then those of where a run starts, runs and writes."""
+    """The flags: one per config field, in its section's group (generated from the field's
+    meaning and type in wgan_jax/config/), then those of where a run starts, runs and writes."""
     parser = ArgumentParser(
         description="Train a Wasserstein GAN (weight clipping) on MNIST, another dataset or a "
                     "folder of your own pictures. Defaults are the seed recipe's (Keras-GAN "
                     "wgan.py); --preset, --loss and --arch change some of them, and a flag given "
                     "wins over all three.",
-        epilog="Each flag above `running` sets the config field of the same name "
-               "(wgan_jax/config/fields.py); --set GROUP.FIELD=VALUE does the same.")
-    for group, meaning in config_lib.GROUPS.items():
-        flags = parser.add_argument_group(f"{group}: {meaning}")
-        for field in dataclasses.fields(config_lib.Config):
-            if field.metadata["group"] == group and field.metadata["flag"] == "":
-                _add_field_flag(flags, field)
-    _add_run_flags(parser.add_argument_group("running: where a run starts, writes and runs")
-                   .add_argument)
+        epilog="Each flag of a section sets the config field of the same name in that section "
+               "(wgan_jax/config/); --set SECTION.FIELD=VALUE does the same.")
+    for section, meaning in config_lib.SECTIONS.items():
+        flags = parser.add_argument_group(f"{section}: {meaning}")
+        for key, (where, field) in config_lib.FIELDS.items():
+            if where == section and field.metadata["flag"] == "":
+                _add_field_flag(flags, key, field)
+    running = parser.add_argument_group("running: where a run starts, writes and runs")
+    _add_field_flag(running, "preset", config_lib.FIELDS["preset"][1])
+    _add_run_flags(running.add_argument)
     return parser
 
 
@@ -40,19 +41,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return build_parser().parse_args(argv)
 
 
-def _add_field_flag(group, field: dataclasses.Field) -> None:
-    """--<field name>: its type from the field's default (a comma-separated list for --clip and
-    --lr, which may give each batched run its own), unset (None) unless given."""
+def _add_field_flag(group, key: str, field: dataclasses.Field) -> None:
+    """--<key> (the field's flat name): its type from the field's default (a comma-separated
+    list for --clip and --lr, which may give each batched run its own), unset (None) unless
+    given."""
     meta, default = field.metadata, field.default
     shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
     help = f"{meta['help']} (default: {'lr' if default is None else shown})".replace("%", "%%")
-    name = "--" + field.name.replace("_", "-")
+    name = "--" + key.replace("_", "-")
     if isinstance(default, bool):
-        group.add_argument(name, dest=field.name, action=argparse.BooleanOptionalAction,
+        group.add_argument(name, dest=key, action=argparse.BooleanOptionalAction,
                            default=None, help=help)
         return
-    kind = _numbers if field.name in PER_RUN else functools.partial(_value, field.name)
-    group.add_argument(name, dest=field.name, type=kind, choices=meta["choices"],
+    kind = _numbers if key in PER_RUN else functools.partial(_value, key)
+    group.add_argument(name, dest=key, type=kind, choices=meta["choices"],
                        metavar=meta["metavar"], default=None, help=help)
 
 
@@ -83,9 +85,9 @@ def _add_run_flags(flag) -> None:
     flag("--config", metavar="FILE",
          help="start from the config fields of a JSON file, e.g. a run's config.json (instead of "
               "--preset)")
-    flag("--set", action="append", default=[], metavar="FIELD=VALUE",
+    flag("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
          help="set a config field (repeatable; after every other flag), e.g. --set "
-              "networks.dropout=0 or --set gen_channels=64,32 (the group may be left out)")
+              "nets.dropout=0 or --set gen_channels=64,32 (the section may be left out)")
     flag("--resume", action="store_true",
          help="continue the run in --workdir from its latest checkpoint (its config is reused; "
               "only --iterations, the output intervals and the devices may change)")
@@ -134,8 +136,8 @@ def _data(args: argparse.Namespace) -> str | None:
 
 
 def build_config(args: argparse.Namespace, workdir: str) -> config_lib.Config:
-    overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(config_lib.Config)
-                 if f.metadata["flag"] == "" and f.name not in ("preset", *PER_RUN)}
+    overrides = {key: getattr(args, key) for key, (_, field) in config_lib.FIELDS.items()
+                 if field.metadata["flag"] == "" and key not in ("preset", *PER_RUN)}
     overrides.update(_per_run(args), data=_data(args))
     overrides.update(config_lib.parse_assignment(text) for text in args.set)  # --set comes last
     if args.resume:
@@ -151,7 +153,7 @@ def build_config(args: argparse.Namespace, workdir: str) -> config_lib.Config:
 
 def use_compile_cache(folder: Path) -> None:
     """Points JAX's persistent compilation cache at `folder`. Run length and output intervals are
-    not part of the compiled programs (Config.step), so a resume with more iterations hits."""
+    not part of the compiled programs (Config.program), so a resume with more iterations hits."""
     writable_folder(folder, "--compile-cache")
     jax.config.update("jax_compilation_cache_dir", str(folder))
 
@@ -168,7 +170,7 @@ def train(args: argparse.Namespace) -> int:
         distributed.initialize(args.coordinator, args.num_processes, args.process_id,
                                auto=args.distributed)
         config = build_config(args, workdir)
-        if config.tensorboard:
+        if config.outputs.tensorboard:
             events.require()
         console = terminal.console()
         hint = platform.accelerator_hint()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import flax.linen as nn
 import jax.numpy as jnp
 
-from wgan_jax.config import Config
+from wgan_jax.config import Nets
 from wgan_jax.core.layers import (ConvTranspose, dcgan_init, dcgan_scale_init, float32_out,
                                   normaliser, projected, with_label)
 
@@ -70,16 +70,16 @@ class DCGANCritic(nn.Module):
         return float32_out(projected(self, scores, features, labels), self.dtype)
 
 
-def dcgan_flops(config: Config) -> tuple[int, int]:
+def dcgan_flops(nets: Nets) -> tuple[int, int]:
     """Multiply-adds of one image through the DCGAN generator and critic."""
-    size, _, channels = config.image_shape
+    size, _, channels = nets.image_shape
     levels = size.bit_length() - 3
-    width = (config.ngf // 2) * 2 ** levels
-    gen, side = config.latent_dim * width * 16, 4
+    width = (nets.ngf // 2) * 2 ** levels
+    gen, side = nets.latent_dim * width * 16, 4
     for _ in range(levels - 1):  # a stride-2 4x4 transposed conv: 16 taps per input pixel
         gen, side, width = gen + side * side * 16 * width * (width // 2), 2 * side, width // 2
     gen += side * side * 16 * width * channels
-    critic, side, width = (size // 2) ** 2 * 16 * channels * config.ndf, size // 2, config.ndf
+    critic, side, width = (size // 2) ** 2 * 16 * channels * nets.ndf, size // 2, nets.ndf
     while side > 4:
         side //= 2
         critic, width = critic + side * side * 16 * width * 2 * width, 2 * width

@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from wgan_jax.config import Config
+from wgan_jax.config import Config, Program
 from wgan_jax.core.state import CRITIC, TrainState, stream
 
 
@@ -64,26 +64,32 @@ def real_indices(key: jax.Array, first_update: int, count: int, batch_size: int,
                                                  size))(updates)
 
 
-def real(data, key: jax.Array, config: Config) -> tuple[jax.Array, jax.Array | None]:
+def real(data, key: jax.Array, program: Program) -> tuple[jax.Array, jax.Array | None]:
     """A real batch and, for a conditional run (whose `data` is (images, labels)), its labels:
     the same draw as `real_batch`; a `Drawn` batch as it is."""
     if isinstance(data, Drawn):
         return to_unit_range(data.images), data.labels
-    if not config.conditional:
-        return real_batch(data, key, config.batch_size), None
+    if not program.nets.conditional:
+        return real_batch(data, key, program.algorithm.batch_size), None
     images, labels = data
-    index = batch_index(key, config.batch_size, images.shape[0])
+    index = batch_index(key, program.algorithm.batch_size, images.shape[0])
     return to_unit_range(jnp.take(images, index, axis=0)), jnp.take(labels, index)
 
 
-def fake_labels(noise_key: jax.Array, count: int, config: Config) -> jax.Array | None:
+def latents(noise_key: jax.Array, program: Program) -> jax.Array:
+    """A batch of the generator's N(0, 1) inputs, split over the mesh's "data" axis."""
+    shape = (program.algorithm.batch_size, program.nets.latent_dim)
+    return shard_batch(jax.random.normal(noise_key, shape))
+
+
+def fake_labels(noise_key: jax.Array, count: int, program: Program) -> jax.Array | None:
     """The labels a conditional run's fake batch asks for, uniform over the classes and drawn
     from the batch's noise key folded with 1 (so unconditional runs draw exactly as before);
     None when unconditional."""
-    if not config.conditional:
+    if not program.nets.conditional:
         return None
     return shard_batch(jax.random.randint(jax.random.fold_in(noise_key, 1), (count,), 0,
-                                          config.num_classes))
+                                          program.nets.num_classes))
 
 
 def update_keys(key: jax.Array, update: jax.Array) -> jax.Array:
@@ -103,26 +109,26 @@ def long_iteration(step: int) -> bool:
     return step < OFFICIAL_WARMUP or step % OFFICIAL_EVERY == 0
 
 
-def critic_count(step: jax.Array, config: Config) -> jax.Array:
-    """Critic updates in generator iteration `step` (0-based) under the config's schedule."""
-    if config.critic_schedule == "official":
+def critic_count(step: jax.Array, program: Program) -> jax.Array:
+    """Critic updates in generator iteration `step` (0-based) under the program's schedule."""
+    if program.algorithm.critic_schedule == "official":
         long = (step < OFFICIAL_WARMUP) | (step % OFFICIAL_EVERY == 0)
-        return jnp.where(long, OFFICIAL_LONG, config.n_critic)
-    return jnp.asarray(config.n_critic)
+        return jnp.where(long, OFFICIAL_LONG, program.algorithm.n_critic)
+    return jnp.asarray(program.algorithm.n_critic)
 
 
-def critic_updates_before(step: int, config: Config) -> int:
-    """Critic updates done before generator iteration `step` (0-based) under the config's
+def critic_updates_before(step: int, program: Program) -> int:
+    """Critic updates done before generator iteration `step` (0-based) under the program's
     schedule: the state's critic_updates counter at that iteration, for the host."""
-    if config.critic_schedule != "official":
-        return step * config.n_critic
+    if program.algorithm.critic_schedule != "official":
+        return step * program.algorithm.n_critic
     long = min(step, OFFICIAL_WARMUP) + len(range(OFFICIAL_EVERY, step, OFFICIAL_EVERY))
-    return long * OFFICIAL_LONG + (step - long) * config.n_critic
+    return long * OFFICIAL_LONG + (step - long) * program.algorithm.n_critic
 
 
 def mean_critic_updates(config: Config) -> float:
-    """Critic updates per generator iteration over a whole run of config.iterations, on average
+    """Critic updates per generator iteration over a whole run of training.iterations, on average
     (the official schedule's long iterations included)."""
-    if config.critic_schedule != "official":
-        return float(config.n_critic)
-    return critic_updates_before(config.iterations, config) / config.iterations
+    if config.algorithm.critic_schedule != "official":
+        return float(config.algorithm.n_critic)
+    return critic_updates_before(config.training.iterations, config) / config.training.iterations

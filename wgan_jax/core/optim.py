@@ -1,4 +1,4 @@
-"""The optimizers a config asks for, and the WGAN weight clip."""
+"""The optimizers the optim section asks for, and the WGAN weight clip."""
 
 from __future__ import annotations
 
@@ -6,27 +6,26 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from wgan_jax.config import Config
+from wgan_jax.config import Optim
 
 
-def rmsprop(config: Config, lr: float | jax.Array | None = None) -> optax.GradientTransformation:
-    """RMSprop with the config's decay, eps and eps placement (see Config.rmsprop_eps_in_sqrt).
+def rmsprop(optim: Optim, lr: float | jax.Array) -> optax.GradientTransformation:
+    """RMSprop with the section's decay, eps and eps placement (see Optim.rmsprop_eps_in_sqrt).
 
     Keras 2: v = rho * v + (1 - rho) * g^2; w -= lr * g / (sqrt(v) + eps), v starting at 0.
-    `lr` (default config.lr) may be a traced value: the steps pass the state's, so runs batched
-    with vmap can each have their own.
+    `lr` may be a traced value: the steps pass the state's, so runs batched with vmap can each
+    have their own.
     """
-    return optax.rmsprop(config.lr if lr is None else lr, decay=config.rmsprop_decay,
-                         eps=config.rmsprop_eps, eps_in_sqrt=config.rmsprop_eps_in_sqrt)
+    return optax.rmsprop(lr, decay=optim.rmsprop_decay, eps=optim.rmsprop_eps,
+                         eps_in_sqrt=optim.rmsprop_eps_in_sqrt)
 
 
-def optimizer(config: Config, lr: float | jax.Array | None = None) -> optax.GradientTransformation:
-    """The config's optimizer, for either network: RMSprop, or Adam (eps 1e-8, as in PyTorch
+def optimizer(optim: Optim, lr: float | jax.Array) -> optax.GradientTransformation:
+    """The section's optimizer, for either network: RMSprop, or Adam (eps 1e-8, as in PyTorch
     and the DCGAN / WGAN-GP reference code). Neither's state depends on the learning rate."""
-    if config.optimizer == "adam":
-        return optax.adam(config.lr if lr is None else lr, b1=config.adam_b1, b2=config.adam_b2,
-                          eps=1e-8)
-    return rmsprop(config, lr)
+    if optim.optimizer == "adam":
+        return optax.adam(lr, b1=optim.adam_b1, b2=optim.adam_b2, eps=1e-8)
+    return rmsprop(optim, lr)
 
 
 def clip_params(params, clip_value: float | jax.Array):

@@ -16,7 +16,7 @@ from __future__ import annotations
 import flax.linen as nn
 import jax.numpy as jnp
 
-from wgan_jax.config import Config
+from wgan_jax.config import Nets
 from wgan_jax.core.layers import (UpsampleConv, float32_out, kernel_init, normaliser, projected,
                                   with_label)
 
@@ -99,19 +99,19 @@ class Critic(nn.Module):
         return float32_out(projected(self, scores, features, labels), self.dtype)
 
 
-def seed_flops(config: Config) -> tuple[int, int]:
+def seed_flops(nets: Nets) -> tuple[int, int]:
     """Multiply-adds of one image through the seed generator and critic."""
-    height, width, out_channels = config.image_shape
-    factor = 2 ** len(config.gen_channels)
+    height, width, out_channels = nets.image_shape
+    factor = 2 ** len(nets.gen_channels)
     h, w = height // factor, width // factor
-    gen, c_in = config.latent_dim * config.gen_channels[0] * h * w, config.gen_channels[0]
-    for c_out in config.gen_channels:  # an UpsampleConv: a 4x4 conv at the doubled size
+    gen, c_in = nets.latent_dim * nets.gen_channels[0] * h * w, nets.gen_channels[0]
+    for c_out in nets.gen_channels:  # an UpsampleConv: a 4x4 conv at the doubled size
         h, w = 2 * h, 2 * w
         gen, c_in = gen + h * w * 16 * c_in * c_out, c_out
     gen += height * width * 16 * c_in * out_channels
     critic, h, w, c_in = 0, height, width, out_channels
-    for c_out, (stride, pad) in zip(config.critic_channels,
-                                    critic_strides(height, width, len(config.critic_channels))):
+    for c_out, (stride, pad) in zip(nets.critic_channels,
+                                    critic_strides(height, width, len(nets.critic_channels))):
         h, w = -(-h // stride), -(-w // stride)
         critic += h * w * 9 * c_in * c_out
         h, w, c_in = h + pad[0], w + pad[1], c_out

@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from wgan_jax.config import StepConfig
+from wgan_jax.config import Config
 from wgan_jax.core import models, optim
 
 
@@ -53,10 +53,10 @@ class NetState:
 class TrainState:
     gen: NetState  # the generator
     critic: NetState  # the critic
-    # The averaged generator's variables {"params", "batch_stats"} (config.ema); {} when off.
+    # The averaged generator's variables {"params", "batch_stats"} (averaging.ema); {} when off.
     ema: Any
     key: jax.Array  # root PRNG key of the run (raw uint32[2]); never consumed directly
-    # The two learning rates and the clip bound (StepConfig.critic_lr(), generator_lr(), clip),
+    # The two learning rates and the clip bound (Runs.critic_lr(), generator_lr(), clip),
     # held as f32 scalars rather than compiled in, so that the runs of one program
     # (wgan_jax.core.runs) can each have their own.
     lr_critic: jax.Array
@@ -67,27 +67,28 @@ class TrainState:
 
 
 @functools.partial(jax.jit, static_argnames="config")
-def init_state(config: StepConfig, key: jax.Array) -> TrainState:
+def init_state(config: Config, key: jax.Array) -> TrainState:
     """Fresh networks (Glorot init), zeroed optimizer states, counters at 0.
 
     The critic starts unclipped, as in the paper and the seed: the clip follows each update.
     """
-    generator, critic = models.build(config)
+    generator, critic = models.build(config.nets)
     gen_key, critic_key = jax.random.split(stream(key, INIT))
-    z = jnp.zeros((1, config.latent_dim), jnp.float32)
-    images = jnp.zeros((1, *config.image_shape), jnp.float32)
-    labels = jnp.zeros((1,), jnp.int32) if config.conditional else None
+    z = jnp.zeros((1, config.nets.latent_dim), jnp.float32)
+    images = jnp.zeros((1, *config.nets.image_shape), jnp.float32)
+    labels = jnp.zeros((1,), jnp.int32) if config.nets.conditional else None
     gen_vars = generator.init(gen_key, z, train=False, labels=labels)
     critic_vars = critic.init(critic_key, images, train=False, labels=labels)
-    tx = optim.optimizer(config)
+    tx = optim.optimizer(config.optim, config.runs.lr)
     return TrainState(
         gen=NetState(gen_vars["params"], gen_vars["batch_stats"], tx.init(gen_vars["params"])),
         critic=NetState(critic_vars["params"], critic_vars.get("batch_stats", {}),
                         tx.init(critic_vars["params"])),
-        ema=dict(gen_vars) if config.ema else {},  # the average starts at the initial generator
-        key=key, lr_critic=jnp.asarray(config.critic_lr(), jnp.float32),
-        lr_generator=jnp.asarray(config.generator_lr(), jnp.float32),
-        clip=jnp.asarray(config.clip, jnp.float32),
+        # The average starts at the initial generator.
+        ema=dict(gen_vars) if config.averaging.ema else {},
+        key=key, lr_critic=jnp.asarray(config.runs.critic_lr(), jnp.float32),
+        lr_generator=jnp.asarray(config.runs.generator_lr(), jnp.float32),
+        clip=jnp.asarray(config.runs.clip, jnp.float32),
         step=jnp.zeros((), jnp.int32), critic_updates=jnp.zeros((), jnp.int32))
 
 
@@ -98,10 +99,10 @@ def select(states: TrainState, index: int) -> TrainState:
     return jax.tree_util.tree_map(lambda x: x[index], states)
 
 
-def abstract(states_fn, config: StepConfig, sharding: jax.sharding.Sharding) -> TrainState:
+def abstract(states_fn, config: Config, sharding: jax.sharding.Sharding) -> TrainState:
     """The shapes and dtypes `states_fn(config)` returns, placed with `sharding`: a restore
     target, read without computing anything."""
-    shapes = jax.eval_shape(states_fn, config)
+    shapes = jax.eval_shape(lambda: states_fn(config))
     return jax.tree_util.tree_map(
         lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding), shapes)
 

@@ -1,4 +1,4 @@
-"""The pure update steps, each `f(state, ...) -> (state, metrics)`, jitted once per config.
+"""The pure update steps, each `f(state, ...) -> (state, metrics)`, jitted once per program.
 
 `data` is the whole training set as a uint8 device array (N, H, W, C) (with its labels, for a
 conditional run), passed as an argument (never baked into the program as a constant), and
@@ -8,7 +8,7 @@ updates, gathered by the host at the indices `draws.real_indices` gives, the one
 draw. What each update draws, and the critic schedule, are in `draws`; drawing images from the
 generator in `generate`.
 
-What the steps do, point by point (the config fields that change a point are named):
+What the steps do, point by point (the program fields that change a point are named):
 - critic update: a real batch and a fake batch go through the critic as two separate batches
   (each with its own BatchNorm statistics, as in the seed and the official code), one optimizer
   update on the loss (`loss`: Wasserstein, DCGAN cross-entropy, or Wasserstein plus the gradient
@@ -31,9 +31,9 @@ import jax.numpy as jnp
 import optax
 
 from wgan_jax import config as config_lib, platform
-from wgan_jax.config import Config
+from wgan_jax.config import Program
 from wgan_jax.core import augment, draws, losses, models, optim
-from wgan_jax.core.compiled import config_jit
+from wgan_jax.core.compiled import program_jit
 from wgan_jax.core.state import (AUGMENT_CRITIC, AUGMENT_GENERATOR, GENERATOR, PENALTY, NetState,
                                  TrainState, stream)
 
@@ -41,13 +41,13 @@ from wgan_jax.core.state import (AUGMENT_CRITIC, AUGMENT_GENERATOR, GENERATOR, P
 Metrics = dict[str, jax.Array]
 
 
-def _fake_batch(state: TrainState, noise_key: jax.Array, config: Config):
+def _fake_batch(state: TrainState, noise_key: jax.Array, program: Program):
     """A fake batch for the critic as (images, labels: None unless conditional), and the
     generator's running statistics after making it."""
-    generator, _ = models.build(config)
-    z = draws.shard_batch(jax.random.normal(noise_key, (config.batch_size, config.latent_dim)))
-    labels = draws.fake_labels(noise_key, config.batch_size, config)
-    if config.fake_batches == "inference":
+    generator, _ = models.build(program.nets)
+    z = draws.latents(noise_key, program)
+    labels = draws.fake_labels(noise_key, program.algorithm.batch_size, program)
+    if program.algorithm.fake_batches == "inference":
         images = generator.apply(state.gen.variables, z, train=False, labels=labels)
         return (jax.lax.stop_gradient(images), labels), state.gen.stats
     images, updated = generator.apply(state.gen.variables, z, train=True, labels=labels,
@@ -55,13 +55,14 @@ def _fake_batch(state: TrainState, noise_key: jax.Array, config: Config):
     return (jax.lax.stop_gradient(images), labels), updated["batch_stats"]
 
 
-def _clip(net: NetState, bound: jax.Array, config: Config) -> NetState:
+def _clip(net: NetState, bound: jax.Array, program: Program) -> NetState:
     """The WGAN clip of the critic's parameters (and, with clip_batch_stats, its statistics) to
     [-bound, bound], bound being the state's clip; the critic unchanged for other losses."""
-    if not config_lib.LOSSES[config.loss].clipped:
+    if not config_lib.LOSSES[program.algorithm.loss].clipped:
         return net
     return net.replace(params=optim.clip_params(net.params, bound),
-                       stats=optim.clip_params(net.stats, bound) if config.clip_batch_stats
+                       stats=optim.clip_params(net.stats, bound)
+                       if program.algorithm.clip_batch_stats
                        else net.stats)
 
 
@@ -73,22 +74,22 @@ def _critic_scores(critic, params, stats, images, dropout_key, labels=None):
     return scores, updated.get("batch_stats", stats)
 
 
-def _critic_update(state: TrainState, data, keys: jax.Array, fake: tuple, config: Config
+def _critic_update(state: TrainState, data, keys: jax.Array, fake: tuple, program: Program
                    ) -> tuple[TrainState, Metrics]:
-    _, critic = models.build(config)
-    objective = losses.OBJECTIVES[config.loss]
-    real, real_labels = draws.real(data, keys[0], config)
+    _, critic = models.build(program.nets)
+    objective = losses.OBJECTIVES[program.algorithm.loss]
+    real, real_labels = draws.real(data, keys[0], program)
     fake, fake_labels_ = fake
-    if config.augment != "off":  # one policy, each batch its own per-image draws
+    if program.algorithm.augment != "off":  # one policy, each batch its own per-image draws
         real_key, fake_key = jax.random.split(
             jax.random.fold_in(stream(state.key, AUGMENT_CRITIC), state.critic_updates))
-        real = augment.augment(real, real_key, config.augment)
-        fake = augment.augment(fake, fake_key, config.augment)
+        real = augment.augment(real, real_key, program.algorithm.augment)
+        fake = augment.augment(fake, fake_key, program.algorithm.augment)
     net = state.critic
-    if config.clip_when == "before":
-        net = _clip(net, state.clip, config)
-    if config.keras_exact:
-        return _keras_critic_update(state, net, real, fake, keys, config)
+    if program.algorithm.clip_when == "before":
+        net = _clip(net, state.clip, program)
+    if program.algorithm.keras_exact:
+        return _keras_critic_update(state, net, real, fake, keys, program)
 
     def loss_fn(params):
         scores_real, new_stats = _critic_scores(critic, params, net.stats, real, keys[2],
@@ -97,23 +98,23 @@ def _critic_update(state: TrainState, data, keys: jax.Array, fake: tuple, config
                                                 fake_labels_)
         loss = objective.critic(scores_real, scores_fake)
         aux = {"wasserstein_estimate": jnp.mean(scores_real) - jnp.mean(scores_fake)}
-        if config_lib.LOSSES[config.loss].penalised:
+        if config_lib.LOSSES[program.algorithm.loss].penalised:
             mix_key = jax.random.fold_in(stream(state.key, PENALTY), state.critic_updates)
             penalty = _penalty(critic, params, real, fake, mix_key)
-            loss = loss + config.gp_weight * penalty
+            loss = loss + program.algorithm.gp_weight * penalty
             aux["gradient_penalty"] = penalty
         return loss, (new_stats, aux)
 
     (loss, (stats, aux)), grads = jax.value_and_grad(loss_fn, has_aux=True)(net.params)
-    net = net.update(grads, optim.optimizer(config, state.lr_critic), stats)
-    return _after_critic_update(state, net, config), {"critic_loss": loss, **aux}
+    net = net.update(grads, optim.optimizer(program.optim, state.lr_critic), stats)
+    return _after_critic_update(state, net, program), {"critic_loss": loss, **aux}
 
 
-def _after_critic_update(state: TrainState, net: NetState, config: Config) -> TrainState:
+def _after_critic_update(state: TrainState, net: NetState, program: Program) -> TrainState:
     """The state with the updated critic `net` (clipped, under clip_when "after") and the update
     counted."""
-    if config.clip_when == "after":
-        net = _clip(net, state.clip, config)
+    if program.algorithm.clip_when == "after":
+        net = _clip(net, state.clip, program)
     return state.replace(critic=net, critic_updates=state.critic_updates + 1)
 
 
@@ -128,13 +129,13 @@ def _penalty(critic, params, real: jax.Array, fake: jax.Array, mix_key: jax.Arra
     return penalty
 
 
-def _keras_critic_update(state, net, real, fake, keys, config):
+def _keras_critic_update(state, net, real, fake, keys, program):
     """The seed's critic step: `train_on_batch(real, -1)`, then `train_on_batch(fake, +1)`, each
     a full optimizer update, then the clip. The losses are those train_on_batch returns (before
     each update); the seed prints 1 - their mean."""
-    _, critic = models.build(config)
-    tx = optim.optimizer(config, state.lr_critic)
-    objective, halves = losses.OBJECTIVES[config.loss], []
+    _, critic = models.build(program.nets)
+    tx = optim.optimizer(program.optim, state.lr_critic)
+    objective, halves = losses.OBJECTIVES[program.algorithm.loss], []
     for images, dropout_key, term in ((real, keys[2], objective.real),
                                       (fake, keys[3], objective.fake)):
         def loss_fn(p, images=images, dropout_key=dropout_key, term=term):
@@ -145,30 +146,31 @@ def _keras_critic_update(state, net, real, fake, keys, config):
         net = net.update(grads, tx, stats)
         halves.append(half)
     loss = halves[0] + halves[1]
-    return _after_critic_update(state, net, config), {
+    return _after_critic_update(state, net, program), {
         "critic_loss": loss, "wasserstein_estimate": -loss, "seed_d_loss": 1.0 - 0.5 * loss}
 
 
 def _critic_step_with(state: TrainState, data: jax.Array, keys: jax.Array,
-                      config: Config) -> tuple[TrainState, Metrics]:
-    fake, gen_stats = _fake_batch(state, keys[1], config)
-    if config.fake_batches == "train-update":
+                      program: Program) -> tuple[TrainState, Metrics]:
+    fake, gen_stats = _fake_batch(state, keys[1], program)
+    if program.algorithm.fake_batches == "train-update":
         state = state.replace(gen=state.gen.replace(stats=gen_stats))
-    return _critic_update(state, data, keys, fake, config)
+    return _critic_update(state, data, keys, fake, program)
 
 
-def _critic_step(state: TrainState, data: jax.Array, config: Config) -> tuple[TrainState, Metrics]:
-    return _critic_step_with(state, data, draws.critic_keys(state, state.critic_updates), config)
+def _critic_step(state: TrainState, data: jax.Array, program: Program
+                 ) -> tuple[TrainState, Metrics]:
+    return _critic_step_with(state, data, draws.critic_keys(state, state.critic_updates), program)
 
 
-def critic_unroll(config: Config) -> int:
-    """The critic scan's unroll factor: the config's, else full on CPU and none elsewhere."""
-    if config.critic_unroll:
-        return config.critic_unroll
-    return config.n_critic if platform.on_cpu() else 1
+def critic_unroll(program: Program) -> int:
+    """The critic scan's unroll factor: the program's, else full on CPU and none elsewhere."""
+    if program.algorithm.critic_unroll:
+        return program.algorithm.critic_unroll
+    return program.algorithm.n_critic if platform.on_cpu() else 1
 
 
-def _critic_steps(state: TrainState, data: jax.Array, config: Config,
+def _critic_steps(state: TrainState, data: jax.Array, program: Program,
                   count: int | None = None) -> tuple[TrainState, Metrics]:
     """`count` (default n_critic) critic updates under `lax.scan`; metrics stacked along a
     leading axis.
@@ -178,36 +180,37 @@ def _critic_steps(state: TrainState, data: jax.Array, config: Config,
     call (BatchNorm statistics stay per batch): the same numbers as making each inside its
     update, with fewer and larger kernels.
     """
-    count = count or config.n_critic
+    count = count or program.algorithm.n_critic
     updates = state.critic_updates + jnp.arange(count)
     keys = jax.vmap(lambda update: draws.critic_keys(state, update))(updates)
-    unroll = min(critic_unroll(config), count)
+    unroll = min(critic_unroll(program), count)
     # a Drawn `data` holds one batch per update: each update takes its own slice of it
     drawn = data if isinstance(data, draws.Drawn) else None
 
     def real(batch):
         return data if drawn is None else batch
 
-    if config.fake_batches == "train-update":
-        return jax.lax.scan(lambda carry, xs: _critic_step_with(carry, real(xs[1]), xs[0], config),
+    if program.algorithm.fake_batches == "train-update":
+        return jax.lax.scan(lambda carry, xs: _critic_step_with(carry, real(xs[1]), xs[0], program),
                             state, (keys, drawn), unroll=unroll)
-    fakes = jax.vmap(lambda key: _fake_batch(state, key, config)[0])(keys[:, 1])
+    fakes = jax.vmap(lambda key: _fake_batch(state, key, program)[0])(keys[:, 1])
 
     def body(carry, inputs):
         update_keys, fake, batch = inputs
-        return _critic_update(carry, real(batch), update_keys, fake, config)
+        return _critic_update(carry, real(batch), update_keys, fake, program)
 
     return jax.lax.scan(body, state, (keys, fakes, drawn), unroll=unroll)
 
 
-def _generator_step(state: TrainState, config: Config) -> tuple[TrainState, Metrics]:
-    generator, critic = models.build(config)
+def _generator_step(state: TrainState, program: Program) -> tuple[TrainState, Metrics]:
+    generator, critic = models.build(program.nets)
     noise_key, dropout_key = jax.random.split(
         jax.random.fold_in(stream(state.key, GENERATOR), state.step))
-    if config.keras_exact:  # the seed's combined.train_on_batch(noise, ...) reuses the loop's noise
+    # The seed's combined.train_on_batch(noise, ...) reuses the loop's noise.
+    if program.algorithm.keras_exact:
         noise_key = draws.critic_keys(state, state.critic_updates - 1)[1]
-    z = draws.shard_batch(jax.random.normal(noise_key, (config.batch_size, config.latent_dim)))
-    labels = draws.fake_labels(noise_key, config.batch_size, config)
+    z = draws.latents(noise_key, program)
+    labels = draws.fake_labels(noise_key, program.algorithm.batch_size, program)
 
     def loss_fn(params):
         fake, updated = generator.apply({"params": params, "batch_stats": state.gen.stats}, z,
@@ -215,34 +218,34 @@ def _generator_step(state: TrainState, config: Config) -> tuple[TrainState, Metr
         # the critic sees the generator's images as it saw them in its updates; the gradient
         # flows back through the augmentation
         fake = augment.augment(fake, jax.random.fold_in(stream(state.key, AUGMENT_GENERATOR),
-                                                        state.step), config.augment)
+                                                        state.step), program.algorithm.augment)
         scores, _ = _critic_scores(critic, state.critic.params, state.critic.stats, fake,
                                    dropout_key, labels)
-        return losses.OBJECTIVES[config.loss].generator(scores), updated["batch_stats"]
+        return losses.OBJECTIVES[program.algorithm.loss].generator(scores), updated["batch_stats"]
 
     (loss, stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.gen.params)
-    gen = state.gen.update(grads, optim.optimizer(config, state.lr_generator), stats)
-    state = _average(state.replace(gen=gen), config)
+    gen = state.gen.update(grads, optim.optimizer(program.optim, state.lr_generator), stats)
+    state = _average(state.replace(gen=gen), program)
     state = state.replace(step=state.step + 1)
     metrics = {"generator_loss": loss}
-    if config.keras_exact:
+    if program.algorithm.keras_exact:
         metrics["seed_g_loss"] = 1.0 - loss
     return state, metrics
 
 
-def ema_decay(step: jax.Array, config: Config) -> jax.Array:
-    """The average's decay at generator update `step` (0-based): config.ema, lowered at the start
+def ema_decay(step: jax.Array, program: Program) -> jax.Array:
+    """The average's decay at generator update `step` (0-based): averaging.ema, lowered at the start
     to (1 + step) / (10 + step) (TensorFlow's ExponentialMovingAverage with num_updates), so the
     random initial generator is forgotten within the first few hundred updates."""
     step = step.astype(jnp.float32)
-    return jnp.minimum(config.ema, (1.0 + step) / (10.0 + step))
+    return jnp.minimum(program.averaging.ema, (1.0 + step) / (10.0 + step))
 
 
-def _average(state: TrainState, config: Config) -> TrainState:
+def _average(state: TrainState, program: Program) -> TrainState:
     """Moves the averaged generator towards the just-updated one (no-op with ema 0)."""
-    if not config.ema:
+    if not program.averaging.ema:
         return state
-    rate = 1.0 - ema_decay(state.step, config)
+    rate = 1.0 - ema_decay(state.step, program)
     return state.replace(ema=optax.incremental_update(state.gen.variables, state.ema, rate))
 
 
@@ -251,26 +254,26 @@ def _last_critic_metrics(result: tuple[TrainState, Metrics]) -> tuple[TrainState
     return state, {k: v[-1] for k, v in metrics.items()}
 
 
-def _train_step(state: TrainState, data: jax.Array, config: Config) -> tuple[TrainState, Metrics]:
+def _train_step(state: TrainState, data: jax.Array, program: Program) -> tuple[TrainState, Metrics]:
     """One generator iteration. Reports the last critic update's loss: the best-trained critic's
     Wasserstein estimate, the quantity the WGAN paper plots."""
-    if config.critic_schedule == "official":
+    if program.algorithm.critic_schedule == "official":
         state, critic_metrics = jax.lax.cond(
-            draws.critic_count(state.step, config) == draws.OFFICIAL_LONG,
-            lambda s: _last_critic_metrics(_critic_steps(s, data, config, draws.OFFICIAL_LONG)),
-            lambda s: _last_critic_metrics(_critic_steps(s, data, config)), state)
+            draws.critic_count(state.step, program) == draws.OFFICIAL_LONG,
+            lambda s: _last_critic_metrics(_critic_steps(s, data, program, draws.OFFICIAL_LONG)),
+            lambda s: _last_critic_metrics(_critic_steps(s, data, program)), state)
     else:
-        state, critic_metrics = _last_critic_metrics(_critic_steps(state, data, config))
-    state, generator_metrics = _generator_step(state, config)
+        state, critic_metrics = _last_critic_metrics(_critic_steps(state, data, program))
+    state, generator_metrics = _generator_step(state, program)
     return state, {**critic_metrics, **generator_metrics}
 
 
 #: One critic update (draws its own batch, noise and dropout keys from the state).
-critic_step = config_jit(_critic_step)
+critic_step = program_jit(_critic_step)
 #: n_critic critic updates under lax.scan, equal to n_critic calls of `critic_step`.
-critic_steps = config_jit(_critic_steps)
+critic_steps = program_jit(_critic_steps)
 #: One generator update.
-generator_step = config_jit(_generator_step)
+generator_step = program_jit(_generator_step)
 #: One generator iteration: `critic_steps` then `generator_step`. The training programs
 #: (wgan_jax.train.programs) are built from it.
-train_step = config_jit(_train_step)
+train_step = program_jit(_train_step)

@@ -79,19 +79,19 @@ class Evaluator:
                  heldout: data.Dataset | None = None, use_fid: bool | None = None,
                  track: Track | None = None):
         self.heldout = heldout if heldout is not None else \
-            data.load(config.data, "heldout", config.data_options())
+            data.load(config.data.source, "heldout", config.data.options())
         self.name = data.known_classifier(self.heldout)
         self.params = classifier.load(self.name) if self.name else None
-        self.fid = wants_fid(config.eval_fid) if use_fid is None else use_fid
+        self.fid = wants_fid(config.outputs.eval_fid) if use_fid is None else use_fid
         self.track = track
-        self.samples = samples or config.eval_samples
-        limit = max_samples(config.image_shape or self.heldout.images.shape[1:], self.fid)
+        self.samples = samples or config.outputs.eval_samples
+        limit = max_samples(config.nets.image_shape or self.heldout.images.shape[1:], self.fid)
         if self.samples > limit:
             raise UserError(f"{self.samples} evaluation samples do not fit in this machine's "
                             f"memory; at most {limit} do (--eval-samples, --samples)")
-        self.z = jax.random.normal(stream(jax.random.PRNGKey(config.seed), EVAL),
+        self.z = jax.random.normal(stream(jax.random.PRNGKey(config.runs.seed), EVAL),
                                    (-(-self.samples // GENERATE_BATCH) * GENERATE_BATCH,
-                                    config.latent_dim))
+                                    config.nets.latent_dim))
 
     @property
     def active(self) -> bool:
@@ -124,7 +124,7 @@ class Evaluator:
 
     def generate(self, state: TrainState, config: Config, averaged: bool = True) -> jax.Array:
         """The evaluation images of a training state, on the device: the averaged generator's
-        when config.ema is on (unless `averaged` is False)."""
+        when config.averaging.ema is on (unless `averaged` is False)."""
         return self.images(generation.variables_of(state, config, averaged), config)
 
     def dispatch(self, state: TrainState, config: Config, images: jax.Array | None = None
@@ -135,7 +135,7 @@ class Evaluator:
         if images is None:
             images = self.generate(state, config)
         outputs = self.dispatch_images(images, self.labels(config))
-        if config.ema and self.params is not None:
+        if config.averaging.ema and self.params is not None:
             raw = self.generate(state, config, averaged=False)
             outputs["raw_features"] = classifier.classify(self.params, raw)[1]
         return outputs
@@ -209,4 +209,4 @@ def nothing_to_measure(config: Config, evaluator: Evaluator, use_fid: str) -> st
     why_fid = ("FID is off on a CPU unless asked for (--fid on)" if use_fid == "auto"
                and fid.available() else "FID is off (--fid off)" if use_fid == "off"
                else f"FID needs the Inception weights: {fid.INSTALL}")
-    return f"nothing to evaluate {config.data} with: {no_classifier(evaluator.heldout)}; {why_fid}"
+    return f"nothing to evaluate {config.data.source} with: {no_classifier(evaluator.heldout)}; {why_fid}"

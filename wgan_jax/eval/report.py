@@ -57,10 +57,10 @@ def report(workdir: str | Path, samples: int | None = None, step: int | str | No
     (not on a CPU), "on" or "off"; `announce` is called with the evaluator before the work."""
     workdir = Path(workdir)
     config, state, history = _load_run(workdir, step)
-    splits = data.load_splits(config.data, config.data_options())
+    splits = data.load_splits(config.data.source, config.data.options())
     against = splits.train if reference == "train" else splits.heldout
     if against is None:
-        raise UserError(f"{config.data} has no held-out split ({splits.heldout_note}); pass "
+        raise UserError(f"{config.data.source} has no held-out split ({splits.heldout_note}); pass "
                         f"--reference train to evaluate against the training images")
     evaluator = Evaluator(config, samples, against, use_fid=wants_fid(use_fid))
     if not evaluator.active:
@@ -79,7 +79,7 @@ def report(workdir: str | Path, samples: int | None = None, step: int | str | No
         viz.save_class_grid(images, np.asarray(outputs["probs"]), figures / "per_class.png")
         viz.plot_coverage(final["class_shares"], figures / "coverage.png")
     result = {"workdir": str(workdir), "iteration": int(state.step), "samples": evaluator.samples,
-              "data": config.data, "reference": against.name,
+              "data": config.data.source, "reference": against.name,
               "reference_images": len(against.images), "heldout": splits.heldout_note,
               "measured": evaluator.describe(), "preset": config.preset, "metrics": final,
               "real_train_images": evaluator.floor(splits.train),

@@ -50,25 +50,25 @@ def training_seconds(config: Config) -> float:
     """A run's wall time on this CPU, start to exit: start-up, compilation, its iterations and
     its evaluations (classifier metrics where a shipped classifier reads the data, FID where
     asked for)."""
-    arch = config.arch
+    arch = config.nets.arch
     gflop = models.flops_per_iteration(config, draws.mean_critic_updates(config)) / 1e9
-    seconds = STARTUP + COMPILE[arch] + config.iterations * (TRAIN_BASE[arch]
+    seconds = STARTUP + COMPILE[arch] + config.training.iterations * (TRAIN_BASE[arch]
                                                              + TRAIN_PER_GFLOP[arch] * gflop)
-    seconds += COMPILE_CONDITIONAL * config.conditional
-    seconds += COMPILE_IN_PIECES * (config.critic_schedule == "official")
-    if config.eval_every:
-        evaluations = -(-config.iterations // config.eval_every)  # each interval's end, and the last
+    seconds += COMPILE_CONDITIONAL * config.nets.conditional
+    seconds += COMPILE_IN_PIECES * (config.algorithm.critic_schedule == "official")
+    if config.outputs.eval_every:
+        evaluations = -(-config.training.iterations // config.outputs.eval_every)  # each interval's end, and the last
         seconds += evaluations * _training_evaluation(config)
     return seconds * _scale()
 
 
 def _training_evaluation(config: Config) -> float:
     """One evaluation during training, in seconds on 2 cores."""
-    samples, seconds = config.eval_samples, 0.0
-    if CLASSIFIED.get(config.data) == tuple(config.image_shape):
-        gflop = 2 * models.forward_macs(config)[0] / 1e9
+    samples, seconds = config.outputs.eval_samples, 0.0
+    if CLASSIFIED.get(config.data.source) == tuple(config.nets.image_shape):
+        gflop = 2 * models.forward_macs(config.nets)[0] / 1e9
         seconds += samples * (gflop * GENERATE_PER_GFLOP + CLASSIFIER_IMAGE + METRICS_IMAGE)
-    if config.eval_fid == "on":
+    if config.outputs.eval_fid == "on":
         seconds += samples * FID_IMAGE
     return seconds
 
@@ -77,7 +77,7 @@ def cpu_notice(config: Config) -> str | None:
     """On a CPU-only machine, the run's estimated time and a pointer to the quick preset."""
     if not platform.on_cpu():
         return None
-    quick = config.preset != "quick" and config.data == "mnist"
+    quick = config.preset != "quick" and config.data.source == "mnist"
     hint = "; `--preset quick` draws digits in under 10 minutes" if quick else ""
     return (f"No GPU/TPU found: training on {os.cpu_count() or 1} CPU core(s) will take roughly "
             f"{minutes(training_seconds(config))}{hint}.")
@@ -89,7 +89,7 @@ def evaluation_plan(evaluator, config: Config, fid_setting: str, floor: bool = T
     samples, real = evaluator.samples, len(evaluator.heldout.images)
     scored = samples * (2 if floor else 1)
     inception = scored + (0 if fid.reference_cached(evaluator.heldout.images) else real)
-    gflop = 2 * models.forward_macs(config)[0] / 1e9
+    gflop = 2 * models.forward_macs(config.nets)[0] / 1e9
     seconds = (EVALUATION_FIXED + samples * gflop * GENERATE_PER_GFLOP) * _scale()
     parts = [f"generating {samples}"]
     if evaluator.params is not None:

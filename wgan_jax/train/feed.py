@@ -39,7 +39,7 @@ def feed(config: Config, programs: Programs, train: Dataset, start_at: int) -> F
     """`feed(at)`: the data of each program generator iteration `at` dispatches, iterations
     asked for in order from `start_at`."""
     if not programs.streamed:
-        whole = programs.place_data((train.images, train.labels) if config.conditional
+        whole = programs.place_data((train.images, train.labels) if config.nets.conditional
                                     else train.images)
         return lambda at: [whole] * programs.pieces(at)
     return Stream(config, programs, train, start_at)
@@ -61,11 +61,11 @@ class Stream:
         # a cache file is read row by row; an array in memory is indexed
         self.rows = cache.Rows(train.file, train.images.shape[1:]).read if train.file else \
             (lambda indices: np.asarray(self.images[indices]))
-        self.labels = train.labels if config.conditional else None
+        self.labels = train.labels if config.nets.conditional else None
         cpu = jax.local_devices(backend="cpu")[0]
-        self.keys = jax.device_put(jnp.stack([jax.random.PRNGKey(run.seed)
+        self.keys = jax.device_put(jnp.stack([jax.random.PRNGKey(run.runs.seed)
                                               for run in run_configs(config)]), cpu)
-        iterations = grain.MapDataset.range(start_at, config.iterations).map(self.draw)
+        iterations = grain.MapDataset.range(start_at, config.training.iterations).map(self.draw)
         self.batches = iter(iterations.to_iter_dataset(
             grain.ReadOptions(num_threads=THREADS, prefetch_buffer_size=PREFETCH)))
         self.next_at = start_at
@@ -80,9 +80,9 @@ class Stream:
         """Iteration `at`'s batches, one draws.Drawn (R, n_critic, B, ...) per program, on the
         devices."""
         config, pieces = self.config, self.programs.pieces(at)
-        per_piece = config.n_critic
+        per_piece = config.algorithm.n_critic
         indices = np.asarray(_indices(self.keys, draws.critic_updates_before(at, config),
-                                      pieces * per_piece, config.batch_size, len(self.images)))
+                                      pieces * per_piece, config.algorithm.batch_size, len(self.images)))
         return [self._placed(indices[:, p * per_piece:(p + 1) * per_piece])
                 for p in range(pieces)]
 

@@ -99,7 +99,7 @@ def run(config: Config, workdir: str | Path, console: Console | None = None,
     writes = jax.process_index() == 0
     console = console if console is not None and writes else terminal.console(quiet=not writes)
     workdir = Path(workdir)
-    if config.tensorboard:
+    if config.outputs.tensorboard:
         require()
     check_workdir(workdir, resume)
     lock = start.hold_workdir(workdir, writes)
@@ -118,9 +118,9 @@ def _run(config: Config, workdir: Path, console: Console, resume: bool,
     for told in (where.line, notice(config) if notice is not None else None):
         if told:
             console.print(told)
-    checkpoints = Checkpoints(workdir, config.keep_checkpoints)
+    checkpoints = Checkpoints(workdir, config.outputs.keep_checkpoints)
     try:
-        built = programs.build(config.step(), programs.batching(config), mesh,
+        built = programs.build(config, programs.batching(config), mesh,
                                streamed=where.mode == "stream")
         states = start.initial_states(checkpoints, built, config, splits.train.identity(),
                                 resume, resume_from)
@@ -152,23 +152,23 @@ class _Trainer:
         self.config, self.workdir, self.checkpoints = config, workdir, checkpoints
         self.programs, self.start_at = built, start_at
         self.feed = feed.feed(config, built, splits.train, start_at)
-        self.step_config = config.step()
+        self.program = config.program()
         self.identity = splits.train.identity()
         self.outputs = Outputs(config, workdir, console, splits, start_at,
                                [str(d) for d in built.mesh.devices.flat])
         self.pending: list[Callable[[], None]] = []  # reads of the iteration in flight
         self.progress = Progress(*_COLUMNS, console=console)
-        self.task = self.progress.add_task("train", total=config.iterations, completed=start_at,
+        self.task = self.progress.add_task("train", total=config.training.iterations, completed=start_at,
                                            w="-")
         self.clock = time.perf_counter()
 
     def train(self, states: TrainState) -> dict:
-        """Trains from `states` to config.iterations; returns what `run` returns."""
+        """Trains from `states` to config.training.iterations; returns what `run` returns."""
         config, at, unlogged, stopping = self.config, self.start_at, [], False
         fixed_z = self.programs.place_noise(sample_noise(config, SAMPLE_COUNT))
         try:
             with self.progress, _StopRequest() as stop:
-                while at < config.iterations:
+                while at < config.training.iterations:
                     states, metrics = self.programs.iteration(states, self.feed(at), at)
                     self._read_back()  # the previous iteration's, while this one runs
                     at, stopping = at + 1, _stopping(stop, at + 1, config)
@@ -176,16 +176,16 @@ class _Trainer:
                     # leaves a bar that says where it stopped
                     self.progress.update(self.task, completed=at)
                     unlogged.append(metrics)
-                    last = at == config.iterations or stopping  # a stop logs its partial interval
-                    if due(config.log_every, at) or last:
+                    last = at == config.training.iterations or stopping  # a stop logs its partial interval
+                    if due(config.outputs.log_every, at) or last:
                         self.pending.append(functools.partial(self._log, at, unlogged))
                         unlogged = []
-                    if due(config.sample_every, at) or stopping:
+                    if due(config.outputs.sample_every, at) or stopping:
                         self.pending.append(functools.partial(
                             self._samples, f"iter_{at:06d}", at, self.programs.generate(states, fixed_z)))
-                    if self.outputs.evaluators and not stopping and (due(config.eval_every, at) or last):
+                    if self.outputs.evaluators and not stopping and (due(config.outputs.eval_every, at) or last):
                         self.pending.append(self._evaluation(states, at))
-                    if due(config.checkpoint_every, at) or last:
+                    if due(config.outputs.checkpoint_every, at) or last:
                         self._save(states, at)
                     if stopping:
                         break
@@ -197,7 +197,7 @@ class _Trainer:
             self.outputs.close(quietly=True)
             raise
         self.outputs.close()
-        return self.outputs.result(config.iterations - self.start_at,
+        return self.outputs.result(config.training.iterations - self.start_at,
                                    time.perf_counter() - self.clock)
 
     def _read_back(self) -> None:
@@ -215,7 +215,7 @@ class _Trainer:
             for name in sorted(host[0]):
                 values = np.array([m[name][i] for m in host])
                 if not np.all(np.isfinite(values)):
-                    which = f" in run {i} (seed {run.seed}, clip {run.clip:g}, lr {run.lr:g})" \
+                    which = f" in run {i} (seed {run.runs.seed}, clip {run.runs.clip:g}, lr {run.runs.lr:g})" \
                         if several else ""
                     raise TrainingDiverged(f"{name} became non-finite{which} by iteration {at}"
                                            f"{_last_good(self.checkpoints)}; lower --lr or check "
@@ -223,7 +223,7 @@ class _Trainer:
                 record[name] = float(values.mean())
             record["seconds"] = round(time.perf_counter() - self.clock, 3)
             writer.log(record)
-            if self.config.keras_exact and not several and self.outputs.writes:  # the seed's line
+            if self.config.algorithm.keras_exact and not several and self.outputs.writes:  # the seed's line
                 print("%d [D loss: %f] [G loss: %f]" % (at - 1, record["seed_d_loss"],
                                                         record["seed_g_loss"]), flush=True)
         estimate = np.mean([run[-1]["wasserstein_estimate"] for run in self.outputs.records()])
@@ -234,7 +234,7 @@ class _Trainer:
 
     def _evaluation(self, states: TrainState, at: int) -> Callable[[], None]:
         """Dispatches every run's evaluation; returns the read that scores and records them."""
-        outputs = [evaluator.dispatch(select(states, i), self.step_config)
+        outputs = [evaluator.dispatch(select(states, i), self.program)
                    for i, evaluator in enumerate(self.outputs.evaluators)]
         candidate = self.outputs.best.candidate(states)
 
@@ -257,7 +257,7 @@ def _stopping(stop: _StopRequest, iteration: int, config: Config) -> bool:
     there a signal is honoured at the next log point, where they all exchange their flags."""
     if jax.process_count() == 1:
         return stop.signum is not None
-    return due(config.log_every, iteration) and distributed.any_process(stop.signum is not None)
+    return due(config.outputs.log_every, iteration) and distributed.any_process(stop.signum is not None)
 
 
 def _last_good(checkpoints: Checkpoints) -> str:

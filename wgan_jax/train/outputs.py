@@ -34,7 +34,7 @@ class Outputs:
         self.several = len(self.runs) > 1
         self.writes = jax.process_index() == 0
         self.evaluators = _evaluators(config, workdir, console, splits, self.runs) \
-            if config.eval_every else []
+            if config.outputs.eval_every else []
         heldout = splits.heldout
         layout = {"mesh_devices": mesh_devices, "heldout": splits.heldout_note,
                   "heldout_size": 0 if heldout is None else len(heldout.images)}
@@ -47,7 +47,7 @@ class Outputs:
                 layout: dict) -> Writer:
         folder = self.workdir / f"run-{i}" if self.several else self.workdir
         record = {**layout, "run": i, "batched_runs": len(self.runs)} if self.several else layout
-        events = events_folder(self.workdir, i, len(self.runs)) if self.config.tensorboard else None
+        events = events_folder(self.workdir, i, len(self.runs)) if self.config.outputs.tensorboard else None
         writer = Writer(folder, run, dataset, start_at, self.writes, record, events)
         if writer.damaged:
             self.console.print(f"{folder / 'metrics.jsonl'}: dropped {writer.damaged} damaged "
@@ -125,7 +125,7 @@ def _evaluators(config: Config, workdir: Path, console: Console, splits: data.Sp
 
 def _fid_off(config: Config) -> str:
     """Why FID is not computed during training, in words."""
-    if config.eval_fid == "off":
+    if config.outputs.eval_fid == "off":
         return "off (eval_fid off)"
     if not fid.available():
         return f"not installed ({fid.INSTALL})"

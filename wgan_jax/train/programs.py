@@ -1,4 +1,4 @@
-"""The compiled programs of a training run: R runs (R = config.seeds, 1 for a single run) on a
+"""The compiled programs of a training run: R runs (R = config.runs.seeds, 1 for a single run) on a
 2-D device mesh ("runs", "data"), built by one factory from the pure steps.
 
 Every leaf of the state has a leading run axis, split over the mesh's "runs" axis: whole runs
@@ -28,7 +28,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from wgan_jax import platform
-from wgan_jax.config import Config, StepConfig
+from wgan_jax.config import Config, Program
 from wgan_jax.core import draws, generation, steps
 from wgan_jax.core.state import TrainState, select
 from wgan_jax.errors import UserError
@@ -38,29 +38,29 @@ RUNS, DATA = "runs", "data"  # the mesh axes: whole runs, and the batch of each 
 
 
 def device_mesh(config: Config) -> Mesh:
-    """The ("runs", "data") mesh over config.devices devices (0: all; all of every process when
+    """The ("runs", "data") mesh over config.training.devices devices (0: all; all of every process when
     several run): runs spread over gcd(seeds, devices) of them, each batch over the rest."""
     devices = jax.devices()
-    count = config.devices or len(devices)
+    count = config.training.devices or len(devices)
     if jax.process_count() > 1 and count != len(devices):
         raise UserError(f"--devices {count}: a run over {jax.process_count()} processes uses all "
                         f"{len(devices)} devices; leave --devices unset")
     if not 1 <= count <= len(devices):
         raise UserError(f"--devices {count}: this machine has {len(devices)} "
                         f"{jax.default_backend()} device(s)")
-    runs = math.gcd(config.seeds, count)
+    runs = math.gcd(config.runs.seeds, count)
     data = count // runs
-    if config.batch_size % data:
-        which = f" (each of the {config.seeds} runs gets {data} of the {count})" if runs > 1 else ""
-        raise UserError(f"batch size {config.batch_size} does not split over {data} devices"
+    if config.algorithm.batch_size % data:
+        which = f" (each of the {config.runs.seeds} runs gets {data} of the {count})" if runs > 1 else ""
+        raise UserError(f"batch size {config.algorithm.batch_size} does not split over {data} devices"
                         f"{which}; use a multiple of {data}")
     return Mesh(np.array(devices[:count]).reshape(runs, data), (RUNS, DATA))
 
 
 def batching(config: Config) -> str:
     """"vmap" or "loop": the config's seed_batching, with "auto" decided per backend."""
-    if config.seed_batching != "auto":
-        return config.seed_batching
+    if config.training.seed_batching != "auto":
+        return config.training.seed_batching
     return "loop" if platform.on_cpu() else "vmap"
 
 
@@ -119,20 +119,22 @@ class Programs:
         return jax.device_put(z, self.states_sharding)
 
 
-def build(config: StepConfig, how: str, mesh: Mesh, streamed: bool = False) -> Programs:
+def build(config: Config, how: str, mesh: Mesh, streamed: bool = False) -> Programs:
     """The programs of `config`'s runs on `mesh`, batched per device as `how` ("vmap" or
-    "loop") says, taking drawn batches where `streamed`; cached by `config.program()`, so that
+    "loop") says, taking drawn batches where `streamed`; cached by `config.program()` and the
+    number of runs, so that
     a resume in the same process, or a run with another seed, clip bound or learning rate,
     compiles nothing new."""
-    if streamed and config.critic_schedule == "official" and draws.OFFICIAL_LONG % config.n_critic:
+    if streamed and config.algorithm.critic_schedule == "official" and draws.OFFICIAL_LONG % config.algorithm.n_critic:
         raise UserError(f"streamed data with the official critic schedule needs an n_critic that "
-                        f"divides {draws.OFFICIAL_LONG}, not {config.n_critic}; use "
+                        f"divides {draws.OFFICIAL_LONG}, not {config.algorithm.n_critic}; use "
                         f"--data-placement device")
-    return _build(config.program(), how, mesh, streamed)
+    return _build(config.program(), config.runs.seeds, how, mesh, streamed)
 
 
 @functools.lru_cache(maxsize=8)
-def _build(config: StepConfig, how: str, mesh: Mesh, streamed: bool = False) -> Programs:
+def _build(program: Program, seeds: int, how: str, mesh: Mesh, streamed: bool = False
+           ) -> Programs:
     """`build` for a program key. Under "loop" with several runs per device, one program for
     one run per device is compiled and dispatched for each of them in turn: a program holding
     every run's step would compile several times longer (XLA's compile time grows with the
@@ -145,23 +147,22 @@ def _build(config: StepConfig, how: str, mesh: Mesh, streamed: bool = False) -> 
     OFFICIAL_LONG would compile for minutes. Streamed data is dispatched in pieces everywhere:
     each program's batches are then n_critic, not OFFICIAL_LONG, whatever the iteration. Same
     updates, same keys, same numbers."""
-    if _in_pieces(config, streamed):
-        constant = _build(dataclasses.replace(config, critic_schedule="constant"), how, mesh,
-                          streamed)
-        return dataclasses.replace(constant, chunks=draws.OFFICIAL_LONG // config.n_critic - 1)
-    per_device = config.seeds // mesh.shape[RUNS]
+    if _in_pieces(program, streamed):
+        constant = _build(program.replace(critic_schedule="constant"), seeds, how, mesh, streamed)
+        return dataclasses.replace(constant, chunks=draws.OFFICIAL_LONG // program.algorithm.n_critic - 1)
+    per_device = seeds // mesh.shape[RUNS]
     if how == "loop" and per_device > 1:
-        return _in_turn(_one_program(config, how, mesh, streamed), per_device)
-    return _one_program(config, how, mesh, streamed)
+        return _in_turn(_one_program(program, how, mesh, streamed), per_device)
+    return _one_program(program, how, mesh, streamed)
 
 
-def _in_pieces(config: StepConfig, streamed: bool) -> bool:
+def _in_pieces(program: Program, streamed: bool) -> bool:
     """Whether the official schedule's long iterations are dispatched in pieces (see _build)."""
-    return (config.critic_schedule == "official" and draws.OFFICIAL_LONG % config.n_critic == 0
-            and (streamed or steps.critic_unroll(config) > 1))
+    return (program.algorithm.critic_schedule == "official" and draws.OFFICIAL_LONG % program.algorithm.n_critic == 0
+            and (streamed or steps.critic_unroll(program) > 1))
 
 
-def _one_program(config: StepConfig, how: str, mesh: Mesh, streamed: bool) -> Programs:
+def _one_program(program: Program, how: str, mesh: Mesh, streamed: bool) -> Programs:
     runs, whole = NamedSharding(mesh, PartitionSpec(RUNS)), NamedSharding(mesh, PartitionSpec())
     spec = PartitionSpec(RUNS)
     # the whole set, the same for every run; or each run's own drawn batches
@@ -174,15 +175,15 @@ def _one_program(config: StepConfig, how: str, mesh: Mesh, streamed: bool) -> Pr
         return _over_runs(how, lambda state: fn(state, images), states)
 
     def train(states, images):
-        return over_runs(lambda state, data: steps.train_step(state, data, config), states, images)
+        return over_runs(lambda state, data: steps.train_step(state, data, program), states, images)
 
     def generate(states, z):
         def draw(state, z):  # a conditional run's grids: the classes in turn
-            return generation.generate(state, z, config, labels=generation.balanced_labels(len(z), config))
+            return generation.generate(state, z, program, labels=generation.balanced_labels(len(z), program))
         return _over_runs(how, draw, states, z)
 
     def critic(states, images):
-        return over_runs(lambda state, data: steps.critic_steps(state, data, config)[0], states,
+        return over_runs(lambda state, data: steps.critic_steps(state, data, program)[0], states,
                          images)
 
     train = jax.shard_map(train, mesh=mesh, in_specs=(spec, data_spec), out_specs=spec,

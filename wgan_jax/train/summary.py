@@ -18,7 +18,7 @@ _NOT_MEASURED = ("iteration", "kind", "seconds", "class_shares")
 def runs_summary(config: Config, finals: list[dict]) -> dict:
     """Mean, sample standard deviation, min and max over the runs of each number their final
     records share, and the runs themselves (seed, clip, lr and final numbers)."""
-    runs = [{"run": i, "seed": run.seed, "clip": run.clip, "lr": run.lr,
+    runs = [{"run": i, "seed": run.runs.seed, "clip": run.runs.clip, "lr": run.runs.lr,
              **{k: v for k, v in final.items() if k not in _NOT_MEASURED}}
             for i, (run, final) in enumerate(zip(run_configs(config), finals))]
     names = [k for k in runs[0] if k not in ("run", "seed", "clip", "lr")
@@ -29,7 +29,7 @@ def runs_summary(config: Config, finals: list[dict]) -> dict:
         stats[name] = {"mean": float(values.mean()),
                        "std": float(values.std(ddof=1)) if len(values) > 1 else math.nan,
                        "min": float(values.min()), "max": float(values.max())}
-    return {"seeds": config.seeds, "iterations": config.iterations, "stats": stats, "runs": runs}
+    return {"seeds": config.runs.seeds, "iterations": config.training.iterations, "stats": stats, "runs": runs}
 
 
 def summary_markdown(summary: dict) -> str:

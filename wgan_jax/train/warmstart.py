@@ -1,4 +1,4 @@
-"""Starting a run from another run's networks (`config.init_from`): fine-tuning.
+"""Starting a run from another run's networks (`config.training.init_from`): fine-tuning.
 
 The new run takes the source checkpoint's networks, BatchNorm statistics, optimizer states and
 averaged generator wherever its own state has the same leaf, and its own fresh values for the
@@ -38,18 +38,18 @@ def parse_source(text: str) -> tuple[Path, int | str | None]:
 
 def initial_states(config: Config) -> TrainState:
     """The runs' initial states (leading run axis, on the first device): fresh, with the
-    networks of `config.init_from`'s checkpoint transplanted into them."""
-    workdir, step = parse_source(config.init_from)
+    networks of `config.training.init_from`'s checkpoint transplanted into them."""
+    workdir, step = parse_source(config.training.init_from)
     try:
         saved = read_states(workdir, step, init_states)
     except UserError as err:
         raise UserError(f"--init-from: {err}") from None
-    if tuple(saved.config.image_shape) != tuple(config.image_shape):
-        raise UserError(f"--init-from {config.init_from}: that run trained on "
-                        f"{_shape(saved.config.image_shape)} images, this one on "
-                        f"{_shape(config.image_shape)}")
-    return transplant(jax.device_get(init_states(config.step())),
-                      jax.device_get(saved.states), config.init_from)
+    if tuple(saved.config.nets.image_shape) != tuple(config.nets.image_shape):
+        raise UserError(f"--init-from {config.training.init_from}: that run trained on "
+                        f"{_shape(saved.config.nets.image_shape)} images, this one on "
+                        f"{_shape(config.nets.image_shape)}")
+    return transplant(jax.device_get(init_states(config)),
+                      jax.device_get(saved.states), config.training.init_from)
 
 
 def transplant(fresh: TrainState, saved: TrainState, source: str) -> TrainState:

@@ -4,7 +4,6 @@ and what a resume may change. The checkpoints' own reading and writing is wgan_j
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from pathlib import Path
 from typing import Any
@@ -61,16 +60,16 @@ def check_workdir(workdir: Path, resume: bool) -> None:
 
 def resumed_config(workdir: Path, step: int | None = None, **overrides: Any) -> Config:
     """The config of the workdir's checkpoint `step` (default: the newest intact one) with
-    `overrides` (None values ignored) applied; only RunConfig fields may change."""
+    `overrides` (flat names, None values ignored) applied; only the host's sections (training,
+    data, outputs) may change."""
     require_run(workdir)
     manager = Checkpoints(workdir, read_only=True)
     try:
         saved = manager.config(step)
     finally:
         manager.close()
-    requested = dataclasses.replace(
-        saved, **{k: v for k, v in overrides.items() if v is not None}).validate()
-    changed = config_lib.step_differences(saved, requested)
+    requested = saved.replace(**{k: v for k, v in overrides.items() if v is not None}).validate()
+    changed = config_lib.resume_differences(saved, requested)
     if changed:
         raise UserError(f"--resume: the checkpoint was trained with a different config "
                         f"({'; '.join(changed)}); only run length, outputs and devices may change")
