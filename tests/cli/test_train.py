@@ -173,7 +173,8 @@ def test_generated_flags_set_their_fields_and_leave_the_rest_to_the_preset():
         (0.1, (32, 16), "layer", True)
     assert (config.runs.lr_critic, config.data.holdout, config.outputs.keep_checkpoints) == (3e-4, 0.2, 1)
     assert config.nets.conditional and not config.outputs.tensorboard
-    assert (config.runs.lr, config.runs.clip, config.training.iterations) == (2e-4, 0.1, 2000)  # the preset's
+    assert (config.runs.lr, config.runs.clip, config.algorithm.n_critic,
+            config.training.iterations) == (2e-4, 0.1, 3, 2730)  # the preset's
     grouped = cli().build_config(cli().parse_args(["--set", "nets.dropout=0.3",
                                                    "--set", "runs.lr_generator=null",
                                                    "--set", "data.placement=stream"]), "w")

@@ -135,9 +135,9 @@ def test_to_dict_writes_sections_and_from_dict_reads_them_flat_or_mixed():
     flat = {key: getattr(getattr(config, section), field.name) if section else config.preset
             for key, (section, field) in config_lib.FIELDS.items()}
     assert config_lib.from_dict(flat) == config
-    mixed = {"nets": {"conditional": True}, "preset": "quick", "lr": 2e-4, "iterations": 2000,
-             "gen_channels": [64, 32], "clip": 0.1, "dropout": 0.0, "sample_every": 200,
-             "log_every": 25}
+    mixed = {"nets": {"conditional": True}, "algorithm": {"n_critic": 3}, "preset": "quick",
+             "lr": 2e-4, "iterations": 2730, "gen_channels": [64, 32], "clip": 0.1, "dropout": 0.0,
+             "sample_every": 200, "log_every": 25}
     assert config_lib.from_dict(mixed) == config
     with pytest.raises(UserError, match=r"unknown config field\(s\): nets.width"):
         config_lib.from_dict({"nets": {"width": 3}})
