@@ -3,6 +3,8 @@
 
     python benchmarks/plot_fid_curves.py benchmarks/results/2026-12-06-cpu-2core-icons-augment.json \
         docs/images/icons-augment-fid.png
+    python benchmarks/plot_fid_curves.py benchmarks/results/2026-12-06-cpu-2core-mnist-long.json \
+        docs/images/mnist-long-curves.png --ylabel "fd_mnist (10,000 samples)" --log --joiner ": "
 """
 
 from __future__ import annotations
@@ -22,6 +24,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("results", type=Path, help="JSON with a 'rows' list")
     parser.add_argument("out", type=Path, help="the picture to write")
+    parser.add_argument("--ylabel", default="FID (500 generated images)",
+                        help="what the rows' 'fid' holds")
+    parser.add_argument("--log", action="store_true", help="a logarithmic y axis")
+    parser.add_argument("--joiner", default=", vs ",
+                        help="between run and reference in the legend")
     args = parser.parse_args()
     rows = json.loads(args.results.read_text())["rows"]
     figure, axes = plt.subplots(figsize=(6.4, 4.0))
@@ -33,9 +40,11 @@ def main() -> int:
                             if r["run"] == run and r["reference"] == reference)
             if points:
                 axes.plot(*zip(*points), style, color=f"C{colour}", marker="o",
-                          label=f"{run}, vs {reference}")
+                          label=f"{run}{args.joiner}{reference}")
     axes.set_xlabel("generator iteration")
-    axes.set_ylabel("FID (500 generated images)")
+    axes.set_ylabel(args.ylabel)
+    if args.log:
+        axes.set_yscale("log")
     axes.legend(fontsize=8)
     axes.grid(alpha=0.3)
     figure.tight_layout()
